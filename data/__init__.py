@@ -1,0 +1,1 @@
+"""The data layer: sources, validation and quarantine, storage tables, bundled sample data."""

@@ -1,0 +1,23 @@
+"""All SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
+
+from data.tables.detection import DetectorCheckpoint, Finding
+from data.tables.incidents import Incident, IncidentEvent, Notification
+from data.tables.readings import Ingest, QuarantinedRow, Reading, ReadingCorrection, TvEvent
+from data.tables.roster import Contact, ContactRole, Household, Organisation
+
+__all__ = [
+    "Contact",
+    "ContactRole",
+    "DetectorCheckpoint",
+    "Finding",
+    "Household",
+    "Incident",
+    "IncidentEvent",
+    "Ingest",
+    "Notification",
+    "Organisation",
+    "QuarantinedRow",
+    "Reading",
+    "ReadingCorrection",
+    "TvEvent",
+]

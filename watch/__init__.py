@@ -1,0 +1,1 @@
+"""The AreaWatch application: wires data, detectors and notify into jobs, commands and pages."""
