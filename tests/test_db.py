@@ -3,13 +3,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlmodel import Session, select
 
-from data.tables import Household, Organisation, Reading
+from data.tables import Household, Reading
 
 
 def test_times_come_back_aware_utc_whatever_zone_went_in(engine):
     tokyo = timezone(timedelta(hours=9))
     with Session(engine) as session:
-        session.add(Organisation(id="default", name="Default"))
         session.add(Household(id="h1", name="Resident"))
         session.commit()
         session.add(
@@ -29,7 +28,6 @@ def test_times_come_back_aware_utc_whatever_zone_went_in(engine):
 
 def test_a_naive_time_is_refused(engine):
     with Session(engine) as session:
-        session.add(Organisation(id="default", name="Default"))
         session.add(Household(id="h1", name="Resident"))
         session.commit()
         session.add(

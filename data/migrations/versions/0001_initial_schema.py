@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 16:42:24.498214
+Create Date: 2026-11-22 16:43:07.334265
 
 """
 
