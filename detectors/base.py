@@ -4,6 +4,9 @@ A detector follows river's ``AnomalyDetector``: the constructor only stores para
 built on first use, ``learn_one`` returns nothing and ``score_one`` returns a float where higher
 means more anomalous (defined before any learning). One instance watches one household; the
 application pickles it between runs.
+
+Convention: parameters are public attributes set in ``__init__``; learned state lives in
+attributes whose names start with ``_`` and is created lazily. ``clone`` relies on it.
 """
 
 from __future__ import annotations
