@@ -1,0 +1,267 @@
+"""Meter readings: ``household_id,timestamp,kwh`` where ``timestamp`` is the interval's END.
+
+Two phases. The first reads the whole file chunk by chunk, quarantines bad rows as it goes and
+keeps the good ones as compact columns, so duplicate keys are found across chunks and each
+household's interval is inferred from all its rows. The second merges the rows into ``reading``
+in chunks, each in one transaction that first records corrections (stored kwh differs), then
+upserts. A run killed part-way leaves whole chunks behind; running the file again finishes the
+rest and finds the written chunks unchanged, so no correction is ever recorded twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection, Engine
+
+from data.ingest.keys import KnownHouseholds, find_duplicates
+from data.ingest.parse import (
+    Reasons,
+    flag_future,
+    flag_unknown_households,
+    parse_numbers,
+    parse_timestamps,
+)
+from data.ingest.report import IngestReport
+from data.ingest.run import IngestRun, as_utc, ingest_run
+from data.ingest.source import DEFAULT_CHUNK_ROWS, Source, open_source, require_columns
+from data.ingest.staging import create_staging, drop_staging, load_staging
+from data.ingest.zones import zone_or_none
+from data.types import UTCDateTime
+
+DEFAULT_INTERVAL_MINUTES = 30
+ACCEPTED_INTERVALS = (1, 5, 10, 15, 30, 60)
+_STAGING = "ingest_staging_reading"
+_STAGING_COLUMNS = {
+    "household_id": "text",
+    "interval_end": "time",
+    "kwh": "float",
+    "interval_minutes": "int",
+}
+_JOIN = "r.household_id = s.household_id AND r.interval_end = s.interval_end"
+_COUNT = text(
+    f"SELECT s.household_id, "
+    f"SUM(CASE WHEN r.kwh IS NULL THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN r.kwh <> s.kwh THEN 1 ELSE 0 END) "
+    f"FROM {_STAGING} s LEFT JOIN reading r ON {_JOIN} GROUP BY s.household_id"
+)
+_CORRECT = text(
+    f"INSERT INTO readingcorrection "
+    f"(household_id, interval_end, old_kwh, new_kwh, ingest_id, corrected_at) "
+    f"SELECT s.household_id, s.interval_end, r.kwh, s.kwh, :ingest_id, :now "
+    f"FROM {_STAGING} s JOIN reading r ON {_JOIN} WHERE r.kwh <> s.kwh"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+# "WHERE true" lets SQLite tell the upsert clause from a join condition.
+_UPSERT = text(
+    f"INSERT INTO reading (household_id, interval_end, kwh, interval_minutes, received_at) "
+    f"SELECT household_id, interval_end, kwh, interval_minutes, :now FROM {_STAGING} WHERE true "
+    f"ON CONFLICT (household_id, interval_end) DO UPDATE SET kwh = excluded.kwh, "
+    f"interval_minutes = excluded.interval_minutes, received_at = excluded.received_at "
+    f"WHERE reading.kwh <> excluded.kwh OR reading.interval_minutes <> excluded.interval_minutes"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def ingest_readings(
+    *,
+    engine: Engine,
+    path: str | Path,
+    now: datetime,
+    tz: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> IngestReport:
+    """Load a readings file (CSV, CSV.gz or Parquet) idempotently; quarantine the bad rows.
+
+    Parameters
+    ----------
+    engine : Engine
+        The database (SQLite or PostgreSQL).
+    path : str or Path
+        The file: ``.parquet`` is read as Parquet, anything else as UTF-8 CSV (``.gz`` unpacked).
+    now : datetime
+        Aware time of the ingest; readings ending more than 5 minutes after it are refused.
+    tz : str, optional
+        IANA zone for timestamps written without a UTC offset; without it those are refused.
+    chunk_rows : int
+        Rows per chunk, and so per write transaction.
+
+    Returns
+    -------
+    IngestReport
+        The counts (also stored on the run's ``Ingest`` row) and the first quarantined lines.
+
+    Raises
+    ------
+    IngestError
+        The file cannot be read or lacks a required column (recorded on the ``Ingest`` row too).
+    ValueError
+        ``tz`` is not an IANA zone, or ``now`` is naive.
+    """
+    now = as_utc(now)
+    zone = zone_or_none(tz)
+    with ingest_run(engine=engine, kind="readings", path=path, now=now) as run:
+        source = open_source(path, chunk_rows=chunk_rows)
+        require_columns(source, ("household_id", "timestamp", "kwh"))
+        known = KnownHouseholds.load(engine)
+        rows = _read_good_rows(run, source, known, zone, now)
+        rows = _drop_in_file_duplicates(run, source, known, rows)
+        minutes = _interval_minutes(engine, known, rows)
+        _merge(run, known, rows, minutes, now, chunk_rows)
+    return run.report
+
+
+def _read_good_rows(
+    run: IngestRun,
+    source: Source,
+    known: KnownHouseholds,
+    zone: ZoneInfo | None,
+    now: datetime,
+) -> pd.DataFrame:
+    parts = []
+    for chunk in source.chunks():
+        run.report.rows_read += len(chunk)
+        frame = chunk.frame
+        reasons = Reasons(chunk.shape_problems)
+        codes = known.codes(frame["household_id"])
+        flag_unknown_households(frame["household_id"], codes, reasons)
+        ends = parse_timestamps(frame["timestamp"], zone, reasons)
+        kwh = parse_numbers(frame["kwh"], "kwh", reasons)
+        reasons.flag_each(kwh < 0, frame["kwh"], lambda value: f"negative energy: kwh {value}")
+        flag_future(ends, now, reasons, "interval end")
+        good = run.quarantine_chunk(chunk, reasons)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "code": codes[good].astype(np.int32),
+                    "end": ends[good],
+                    "kwh": kwh[good],
+                    "line": chunk.line_numbers[good],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(
+            {
+                "code": np.array([], dtype=np.int32),
+                "end": np.array([], dtype="datetime64[us]"),
+                "kwh": np.array([], dtype=np.float64),
+                "line": np.array([], dtype=np.int64),
+            }
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _drop_in_file_duplicates(
+    run: IngestRun,
+    source: Source,
+    known: KnownHouseholds,
+    rows: pd.DataFrame,
+) -> pd.DataFrame:
+    duplicates = find_duplicates(rows, ["code", "end"], ["kwh"])
+    run.report.rows_unchanged += len(duplicates.repeats)
+    if len(duplicates.conflicting):
+        conflicts = rows.iloc[duplicates.conflicting].sort_values("line")
+        lines_by_key = conflicts.groupby(["code", "end"])["line"].agg(list)
+        reasons = []
+        for code, end in zip(conflicts["code"], conflicts["end"], strict=True):
+            lines = ", ".join(map(str, lines_by_key[(code, end)]))
+            reasons.append(
+                f"household {known.ids[code]!r} has different kwh for the interval ending "
+                f"{pd.Timestamp(end).isoformat()}Z on lines {lines} of this file; "
+                "none of them was loaded, since we cannot tell which is right"
+            )
+        numbers = conflicts["line"].tolist()
+        raws = source.raw_lines(set(numbers))
+        run.quarantine(numbers, [raws.get(number, "") for number in numbers], reasons)
+    return rows[duplicates.keep_mask(len(rows))]
+
+
+def _interval_minutes(engine: Engine, known: KnownHouseholds, rows: pd.DataFrame) -> np.ndarray:
+    """Each household's interval (indexed by code): the most common spacing of its readings.
+
+    With a single reading (or an irregular spacing) the interval already stored for the
+    household stands, else the 30-minute default.
+    """
+    minutes = np.full(len(known.ids), DEFAULT_INTERVAL_MINUTES, dtype=np.int64)
+    ordered = rows.sort_values(["code", "end"])
+    codes = ordered["code"].to_numpy()
+    ends = ordered["end"].to_numpy()
+    same = codes[1:] == codes[:-1]
+    gaps = pd.DataFrame(
+        {"code": codes[1:][same], "gap": (ends[1:] - ends[:-1])[same] / np.timedelta64(1, "m")}
+    )
+    common = (
+        gaps.groupby(["code", "gap"]).size().reset_index(name="n")
+        .sort_values(["code", "n", "gap"], ascending=[True, False, True])
+        .drop_duplicates("code")
+    )  # fmt: skip
+    common = common[common["gap"].isin(ACCEPTED_INTERVALS)].astype({"gap": np.int64})
+    inferred = set(common["code"].tolist())
+    others = [code for code in np.unique(codes).tolist() if code not in inferred]
+    stored = _stored_intervals(engine, known.id_array(np.asarray(others, dtype=np.int64)))
+    for code in others:
+        minutes[code] = stored.get(known.ids[code], DEFAULT_INTERVAL_MINUTES)
+    minutes[common["code"].to_numpy()] = common["gap"].to_numpy()
+    return minutes
+
+
+def _stored_intervals(engine: Engine, household_ids: np.ndarray) -> dict[str, int]:
+    """The interval of each household's latest stored reading."""
+    found: dict[str, int] = {}
+    ids = household_ids.tolist()
+    query = text(
+        "SELECT r.household_id, r.interval_minutes FROM reading r "
+        "WHERE r.household_id IN :ids AND r.interval_end = "
+        "(SELECT MAX(l.interval_end) FROM reading l WHERE l.household_id = r.household_id)"
+    ).bindparams(bindparam("ids", expanding=True))
+    with engine.connect() as connection:
+        for start in range(0, len(ids), 500):
+            found.update(connection.execute(query, {"ids": ids[start : start + 500]}).all())
+    return found
+
+
+def _merge(
+    run: IngestRun,
+    known: KnownHouseholds,
+    rows: pd.DataFrame,
+    minutes: np.ndarray,
+    now: datetime,
+    chunk_rows: int,
+) -> None:
+    ordered = rows.sort_values(["code", "end"])
+    for start in range(0, len(ordered), chunk_rows):
+        part = ordered.iloc[start : start + chunk_rows]
+        codes = part["code"].to_numpy()
+        values = {
+            "household_id": known.id_array(codes),
+            "interval_end": part["end"].to_numpy(),
+            "kwh": part["kwh"].to_numpy(),
+            "interval_minutes": minutes[codes],
+        }
+        with run.engine.begin() as connection:
+            _merge_chunk(run, connection, values, now)
+
+
+def _merge_chunk(
+    run: IngestRun, connection: Connection, values: dict[str, np.ndarray], now: datetime
+) -> None:
+    create_staging(connection, _STAGING, _STAGING_COLUMNS)
+    load_staging(connection, _STAGING, _STAGING_COLUMNS, values)
+    report = run.report
+    inserted = corrected = 0
+    for household_id, new, changed in connection.execute(_COUNT):
+        inserted += int(new or 0)
+        corrected += int(changed or 0)
+        if new or changed:
+            report.households.add(household_id)
+    if corrected:
+        connection.execute(_CORRECT, {"ingest_id": report.ingest_id, "now": now})
+    connection.execute(_UPSERT, {"now": now})
+    drop_staging(connection, _STAGING)
+    report.rows_inserted += inserted
+    report.rows_corrected += corrected
+    report.rows_unchanged += len(values["kwh"]) - inserted - corrected
