@@ -1,10 +1,11 @@
 """Incidents and their escalation, healthchecks-style.
 
-An incident stores few states (``open``, ``claimed``, ``resolved``); the passing ones ("waiting
-for family") are derived from the frozen policy, ``step_index`` and ``next_step_at`` against
-``now``. ``next_step_at`` is the indexed "due at" column the escalation sweeper scans. Every change
-writes an ``IncidentEvent`` row: the audit trail and the timeline staff read. ``Notification`` is
-the outbox: a message is written before it is sent, and sent once.
+An incident stores few states (``open``, ``acknowledged``, ``claimed``, ``resolved``); only
+``open`` escalates. The passing ones ("waiting for family") are derived from the frozen policy,
+``step_index`` and ``next_step_at`` against ``now``. ``next_step_at`` is the indexed "due at"
+column the escalation sweeper scans. Every change writes an ``IncidentEvent`` row: the audit
+trail and the timeline staff read. ``Notification`` is the outbox: a message is written before it
+is sent, and sent once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from data.types import UTCDateTime
 
 class IncidentStatus(StrEnum):
     open = "open"
+    # Someone (family, staff) has taken it in hand: the chain stops, nobody is on the way yet.
+    acknowledged = "acknowledged"
+    # Someone is going there (a volunteer said "1").
     claimed = "claimed"
     resolved = "resolved"
 
@@ -48,6 +52,7 @@ class Incident(SQLModel, table=True):
     opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     policy_snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The current step of the frozen policy; past the end, a final repeat_staff counts its rounds.
     step_index: int = 0
     next_step_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     claimed_by_contact_id: int | None = Field(default=None, foreign_key="contact.id")
@@ -76,15 +81,18 @@ class NotificationStatus(StrEnum):
 
 class Notification(SQLModel, table=True):
     __table_args__ = (
-        # A step asks a contact once: re-running a crashed step cannot write a second message.
-        UniqueConstraint("incident_id", "step_index", "contact_id", "purpose"),
+        # A step asks a contact once per channel: re-running a crashed step cannot write a second
+        # message. ``topic`` tells apart the two informs ("claimed", "resolved") of one step.
+        UniqueConstraint("incident_id", "step_index", "contact_id", "purpose", "topic", "channel"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     step_index: int
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
-    purpose: str = Field(default="ask", max_length=16)  # ask | inform | help | reminder
+    purpose: str = Field(default="ask", max_length=16)  # ask | reminder | inform | alert
+    # What it is about: the step kind for asks and reminders, "claimed"/"resolved" for informs.
+    topic: str = Field(default="", max_length=24)
     channel: str = Field(max_length=16)
     body: str
     status: NotificationStatus = Field(default=NotificationStatus.pending, index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 16:43:07.334265
+Create Date: 2026-11-22 17:12:37.131714
 
 """
 
@@ -180,7 +180,9 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("severity", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column(
-            "status", sa.Enum("open", "claimed", "resolved", name="incidentstatus"), nullable=False
+            "status",
+            sa.Enum("open", "acknowledged", "claimed", "resolved", name="incidentstatus"),
+            nullable=False,
         ),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
@@ -275,6 +277,7 @@ def upgrade() -> None:
         sa.Column("step_index", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=True),
         sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("body", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column(
@@ -297,7 +300,9 @@ def upgrade() -> None:
             ["incident.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("incident_id", "step_index", "contact_id", "purpose"),
+        sa.UniqueConstraint(
+            "incident_id", "step_index", "contact_id", "purpose", "topic", "channel"
+        ),
     )
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.create_index(

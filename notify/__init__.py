@@ -1,0 +1,1 @@
+"""Incidents' escalation and the channels that carry messages. Knows nothing of detectors."""
