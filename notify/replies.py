@@ -43,6 +43,7 @@ _NO = frozenset(
 )  # fmt: skip
 # Punctuation and politeness people add after the word that matters ("大丈夫です。").
 _PUNCTUATION = re.compile(r"[!?.。、,~〜ー\s]+$")
+_WORD_BREAK = re.compile(r"[\s、,。]+")
 _POLITE = re.compile(r"(です|でした|だよ|よ|ね)+$")
 
 
@@ -50,13 +51,17 @@ def parse_reply(text: str) -> ReplyIntent:
     """What a reply means: yes/ok, no, or unknown.
 
     Full-width digits and letters are folded (NFKC), case is ignored, and trailing politeness
-    ("です", "。") is dropped; the first word decides when there are several.
+    ("です", "。") is dropped; the first word decides when there are several, and Japanese
+    commas separate words as spaces do ("はい、行きます").
 
     >>> [parse_reply(t).value for t in ["１", "OK!", "大丈夫です。", "行けません", "hello"]]
     ['yes', 'yes', 'yes', 'no', 'unknown']
+    >>> [parse_reply(t).value for t in ["はい、行きます", "いいえ、行けません", "2 sorry"]]
+    ['yes', 'no', 'no']
     """
     folded = unicodedata.normalize("NFKC", text).strip().lower()
-    for candidate in (folded, *(folded.split()[:1])):
+    words = _WORD_BREAK.split(folded)
+    for candidate in (folded, *[w for w in words if w][:1]):
         word = _PUNCTUATION.sub("", candidate)
         for form in (word, _POLITE.sub("", word)):
             if form in _YES:

@@ -1,0 +1,218 @@
+"""What counts as a sign of a person: a change in usage larger than the home's own standby noise.
+
+A fridge, a router and a freezer give a meter a low, slightly noisy floor. A person makes the
+line move: a kettle, a light switched on or off, a cooker. An appliance left running (a lamp, a
+heater) is a flat raised line: its first step is a change, after that nothing changes, so it is
+not evidence that anyone is moving. A TV operation (a key pressed) is evidence; a TV that is
+merely on is not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+import numpy as np
+
+from detectors.base import Interval
+
+_MIN_READINGS = 8  # fewer readings than this: the floor is their minimum, the noise the prior
+_REFRESH_EVERY = 6  # readings learned between two recomputations of the floor and noise
+
+
+class ActivityEvidence:
+    """Online model of one home's standby floor and noise; says which intervals show a person.
+
+    The model keeps the last ``window_days`` of observed readings (bounded memory). From them:
+
+    - ``baseline``: a low quantile of the readings (the standby/fridge floor);
+    - ``noise``: the median interval-to-interval change. Most changes in a week are nobody's
+      doing (nights, empty and idle hours), so this is how much the line moves on its own,
+      whether the fridge hums steadily or cycles.
+
+    An interval is evidence when its change from the previous observed reading exceeds
+    ``noise_factor`` times ``noise`` and at least ``min_step_kwh``, or when it carries a TV
+    operation. ``score_one`` is the change in units of noise. Score before you learn: the
+    score of ``x`` compares it with the readings seen before ``x``.
+
+    Parameters
+    ----------
+    window_days
+        How many days of readings to remember (336 half-hours for 7 days).
+    noise_factor
+        How many noise units a change must exceed to count as a person.
+    min_step_kwh
+        The smallest change that can count, whatever the noise (0.03 kWh per half-hour is a
+        60 W change sustained for the half-hour, or a kettle for about a minute).
+    prior_noise_kwh
+        The noise assumed before enough quiet readings were seen.
+
+    Notes
+    -----
+    Known limits: appliances that cycle on their own (storage heaters, a washing machine's
+    programme, an oven on a timer) look like a person; a person who sits still with nothing
+    switched on or off for hours looks like nobody. TV operations cover much of the second case.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> evidence = ActivityEvidence()
+    >>> start = datetime(2025, 1, 6, tzinfo=UTC)
+    >>> for i in range(48):
+    ...     evidence.learn_one(Interval(start + timedelta(minutes=30 * i), 0.05 + 0.002 * (i % 3)))
+    >>> evidence.is_evidence(Interval(start + timedelta(hours=24), 0.35))  # kettle
+    True
+    >>> evidence.is_evidence(Interval(start + timedelta(hours=24), 0.052))  # fridge
+    False
+    """
+
+    def __init__(
+        self,
+        window_days: int = 7,
+        noise_factor: float = 2.0,
+        min_step_kwh: float = 0.03,
+        prior_noise_kwh: float = 0.01,
+    ) -> None:
+        self.window_days = window_days
+        self.noise_factor = noise_factor
+        self.min_step_kwh = min_step_kwh
+        self.prior_noise_kwh = prior_noise_kwh
+
+    def _state(self) -> deque[float]:
+        if not hasattr(self, "_readings"):
+            self._readings: deque[float] = deque(maxlen=self.window_days * 48)
+            self._last_kwh: float | None = None
+            self._floor: tuple[float, float] | None = None
+            self._learned_since_floor = 0
+        return self._readings
+
+    def learn_one(self, x: Interval) -> None:
+        """Remember ``x``'s reading (missing readings are skipped, not read as zero)."""
+        readings = self._state()
+        if x.kwh is None:
+            return
+        readings.append(float(x.kwh))
+        self._last_kwh = float(x.kwh)
+        self._learned_since_floor += 1
+        # The floor moves slowly: refreshing it every few hours keeps scoring cheap.
+        if self._learned_since_floor >= _REFRESH_EVERY or len(readings) <= _MIN_READINGS:
+            self._floor = None
+
+    def _baseline_and_noise(self) -> tuple[float, float]:
+        """(baseline, noise) from the window; cached until the next reading is learned."""
+        readings = self._state()
+        if self._floor is not None:
+            return self._floor
+        self._learned_since_floor = 0
+        if len(readings) < _MIN_READINGS:
+            self._floor = (min(readings, default=0.0), self.prior_noise_kwh)
+            return self._floor
+        values = np.fromiter(readings, dtype=float)
+        baseline = float(np.quantile(values, 0.1))
+        # Most half-hour to half-hour changes in a week are nobody's doing (nights, empty and
+        # idle hours), so the median change measures the fridge/standby noise, however it cycles.
+        noise = float(np.median(np.abs(np.diff(values))))
+        self._floor = (baseline, max(noise, 1e-3))
+        return self._floor
+
+    @property
+    def baseline(self) -> float:
+        """The standby floor in kWh per interval (0.0 before any reading)."""
+        return self._baseline_and_noise()[0]
+
+    @property
+    def noise(self) -> float:
+        """How much the line moves at standby, kWh per interval (the prior before learning)."""
+        return self._baseline_and_noise()[1]
+
+    def step_kwh(self, x: Interval) -> float:
+        """The change from the previous observed reading (0.0 when there is nothing to compare)."""
+        self._state()
+        if x.kwh is None or self._last_kwh is None:
+            return 0.0
+        return float(x.kwh) - self._last_kwh
+
+    def score_one(self, x: Interval) -> float:
+        """How strongly ``x`` shows a person: its change in units of standby noise.
+
+        A TV operation scores at least ``noise_factor`` (enough to count on its own).
+        """
+        score = abs(self.step_kwh(x)) / self.noise
+        if x.tv_operations > 0:
+            score = max(score, self.noise_factor)
+        return score
+
+    def is_evidence(self, x: Interval) -> bool:
+        """Whether ``x`` shows a person at home and moving (before learning ``x``)."""
+        if x.tv_operations > 0:
+            return True
+        step = abs(self.step_kwh(x))
+        return step >= self.min_step_kwh and step > self.noise_factor * self.noise
+
+    def is_raised(self, x: Interval) -> bool:
+        """Whether ``x`` sits clearly above the standby floor (a lamp, a heater, a TV left on)."""
+        if x.tv_on_minutes > 0:
+            return True
+        if x.kwh is None or len(self._state()) < _MIN_READINGS:
+            return False
+        baseline, noise = self._baseline_and_noise()
+        return float(x.kwh) > baseline + max(self.min_step_kwh, self.noise_factor * noise)
+
+
+class Stretch(NamedTuple):
+    """The quiet stretch as it stands once an interval is counted."""
+
+    since: datetime | None  # None: the interval shows a person
+    quiet_minutes: float  # observed minutes without evidence since ``since``
+    stuck_minutes: float  # trailing observed minutes with a raised flat load or the TV on
+
+
+class QuietTracker:
+    """Follows the present quiet stretch of one home: the time since the last evidence.
+
+    Only observed intervals count: an interval with no reading and no TV operation neither
+    extends nor ends the stretch (missing data is not quiet). Before the first evidence, the
+    stretch is taken to begin with the first observed interval.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> tracker = QuietTracker(ActivityEvidence())
+    >>> t = datetime(2025, 1, 6, tzinfo=UTC)
+    >>> for i, kwh in enumerate([0.05, 0.40, 0.05, None, 0.05]):
+    ...     stretch = tracker.peek(Interval(t + timedelta(minutes=30 * i), kwh))
+    ...     _ = tracker.advance(Interval(t + timedelta(minutes=30 * i), kwh))
+    >>> stretch.since.strftime("%H:%M"), stretch.quiet_minutes
+    ('01:00', 30.0)
+    """
+
+    def __init__(self, evidence: ActivityEvidence) -> None:
+        self.evidence = evidence
+        self.since: datetime | None = None
+        self.quiet_minutes = 0.0
+        self.stuck_minutes = 0.0
+
+    def peek(self, x: Interval) -> Stretch:
+        """The stretch once ``x`` is counted; changes nothing."""
+        if x.kwh is None and x.tv_operations == 0:
+            return Stretch(self.since, self.quiet_minutes, self.stuck_minutes)
+        if self.evidence.is_evidence(x):
+            return Stretch(None, 0.0, 0.0)
+        since = self.since or (x.end - timedelta(minutes=x.minutes))
+        stuck = self.stuck_minutes + x.minutes if self.evidence.is_raised(x) else 0.0
+        return Stretch(since, self.quiet_minutes + x.minutes, stuck)
+
+    def advance(self, x: Interval) -> Stretch | None:
+        """Count ``x`` (and teach it to the evidence model); returns the stretch ``x`` ended."""
+        if x.kwh is None and x.tv_operations == 0:
+            return None  # nothing observed: the stretch stands still
+        stretch = self.peek(x)
+        ended = None
+        if stretch.since is None:
+            if self.since is not None:
+                ended = Stretch(self.since, self.quiet_minutes, self.stuck_minutes)
+            stretch = Stretch(x.end, 0.0, 0.0)
+        self.since, self.quiet_minutes, self.stuck_minutes = stretch
+        self.evidence.learn_one(x)
+        return ended

@@ -1,0 +1,266 @@
+"""The main inactivity model: how unusual is the present quiet stretch, given when it began?
+
+A quiet stretch is the time since the last evidence of a person (see ``detectors.activity``),
+counting only intervals that were observed: a missing reading neither extends nor ends it. The
+model remembers this household's completed stretches by the local hour and day type (weekday or
+weekend) at which they began, and scores the present stretch by how rarely a stretch that began
+then lasted this long. A quiet night of nine hours is ordinary; five quiet hours from 07:30 in a
+home that is always busy by 08:00 is not.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from detectors.activity import ActivityEvidence, QuietTracker, Stretch
+from detectors.base import Detector, Interval
+
+#: Hours in which a stretch that begins is, before learning, assumed to be the night: it is
+#: expected to last until ``_PRIOR_WAKE_HOUR`` local time.
+_PRIOR_NIGHT_HOURS = frozenset({21, 22, 23, 0, 1, 2, 3, 4})
+_PRIOR_WAKE_HOUR = 7.0
+_MIN_SURVIVAL = 1e-12  # so the score stays finite (at most 12)
+
+
+class QuietStretchDetector(Detector):
+    """Scores a quiet stretch by ``-log10 P(D >= d | local start hour, day type)``.
+
+    ``D`` is the length of this household's past quiet stretches that began in the same local
+    hour (neighbouring hours and the other day type count with less weight); ``d`` is the present
+    stretch's observed length. The survival probability is a kernel-smoothed empirical estimate
+    (each past stretch ``D_i`` contributes 1 up to ``D_i`` then a half-Gaussian tail of width
+    ``max(min_bandwidth_hours, relative_bandwidth * D_i)``) blended with a population prior worth
+    ``prior_weight`` stretches: nights last until about 07:00, then an exponential tail of
+    ``prior_tail_hours``. So the score is defined before any learning and a new home gets
+    cautious, night-aware scores. The prior's weight fades as the home's own history grows (to
+    half once ``prior_fades_after`` weighted stretches are known).
+
+    A score of ``s`` means "a stretch starting then lasts this long about once in ``10**s``
+    stretches". Defaults: ``watch_threshold=2.0`` (1 in 100: shown on the dashboard),
+    ``alert_threshold=3.5`` (about 1 in 3,000: escalate). When the home has a raised flat load (a
+    lamp or heater left on, a TV on with no key pressed) for the last hours and that is unusual
+    for this hour, the score is multiplied by up to ``1 + stuck_weight``.
+
+    Never learns from what it flagged: a stretch whose score reached ``alert_threshold`` is not
+    added to the history (river's ``protect_anomaly_detector``), so a week of silence does not
+    teach the model that silence is normal.
+
+    Parameters
+    ----------
+    timezone
+        The household's IANA zone; stretches are binned by their local start hour.
+    watch_threshold, alert_threshold
+        Scores (``-log10`` survival) at which the stretch is shown, and escalated.
+    history_per_bin
+        How many past stretches to remember per (day type, hour) bin (bounded memory).
+    prior_weight, prior_tail_hours, prior_fades_after
+        The population prior: its weight in stretches, its tail in hours, and how much own
+        history halves its weight.
+    min_bandwidth_hours, relative_bandwidth
+        The width of each past stretch's tail (how much longer than ``D_i`` is still "like" it).
+    stuck_weight
+        How much an unusual stuck load can add (``score * (1 + stuck_weight)`` at most).
+    other_day_weight
+        The weight of the other day type's stretches (weekday for a weekend and vice versa).
+    noise_factor, min_step_kwh
+        Passed to ``ActivityEvidence``: what counts as a person.
+
+    Notes
+    -----
+    Known limits: the score only knows what ``ActivityEvidence`` calls a person; a resident who
+    goes out leaves a quiet stretch like a collapse does (outings the home usually makes are
+    learned, unusual ones raise scores). A home whose history holds long outings is slower to
+    alert. A collapse in the night is seen only once the usual morning fails to start: on the
+    synthetic resident up at about 06:30, alerts come at about 10:30-12:30 with 4 weeks of
+    history. Real homes with cycling loads (electric heating, freezers) make changes that look
+    like a person and can hide a collapse.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> detector = QuietStretchDetector(timezone="Asia/Tokyo")
+    >>> night = Interval(datetime(2025, 1, 6, 14, 0, tzinfo=UTC), 0.05)  # 23:00 in Tokyo
+    >>> detector.score_one(night)
+    0.0
+    >>> detector.quiet_since(night).isoformat()
+    '2025-01-06T13:30:00+00:00'
+    """
+
+    def __init__(
+        self,
+        timezone: str = "Asia/Tokyo",
+        watch_threshold: float = 2.0,
+        alert_threshold: float = 3.5,
+        history_per_bin: int = 60,
+        prior_weight: float = 0.5,
+        prior_tail_hours: float = 1.5,
+        prior_fades_after: float = 20.0,
+        min_bandwidth_hours: float = 0.75,
+        relative_bandwidth: float = 0.1,
+        stuck_weight: float = 0.5,
+        other_day_weight: float = 0.5,
+        noise_factor: float = 2.0,
+        min_step_kwh: float = 0.03,
+    ) -> None:
+        self.timezone = timezone
+        self.watch_threshold = watch_threshold
+        self.alert_threshold = alert_threshold
+        self.history_per_bin = history_per_bin
+        self.prior_weight = prior_weight
+        self.prior_tail_hours = prior_tail_hours
+        self.prior_fades_after = prior_fades_after
+        self.min_bandwidth_hours = min_bandwidth_hours
+        self.relative_bandwidth = relative_bandwidth
+        self.stuck_weight = stuck_weight
+        self.other_day_weight = other_day_weight
+        self.noise_factor = noise_factor
+        self.min_step_kwh = min_step_kwh
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _init_state(self) -> None:
+        if hasattr(self, "_tracker"):
+            return
+        self._tracker = QuietTracker(
+            ActivityEvidence(noise_factor=self.noise_factor, min_step_kwh=self.min_step_kwh)
+        )
+        # Ring buffers of past stretch lengths (hours) per bin: 2 day types x 24 local hours.
+        self._durations = np.full((48, self.history_per_bin), np.nan, dtype=np.float32)
+        self._next_slot = np.zeros(48, dtype=np.int64)
+        # How often each local hour has a raised load, to judge whether a stuck load is unusual.
+        self._raised_rate = np.full(24, 0.5)
+        self._flagged = False
+        # The first stretch began before we saw anything: its length is unknown, do not learn it.
+        self._learnable = False
+
+    def _local(self, when: datetime) -> datetime:
+        return when.astimezone(ZoneInfo(self.timezone))
+
+    def start_bin(self, when: datetime) -> int:
+        """The history bin of a stretch that began at ``when``: ``24 * weekend + local hour``."""
+        local = self._local(when)
+        return 24 * int(local.weekday() >= 5) + local.hour
+
+    # -- the present stretch -----------------------------------------------------------------
+
+    def _peek(self, x: Interval) -> Stretch:
+        self._init_state()
+        return self._tracker.peek(x)
+
+    def quiet_since(self, x: Interval) -> datetime | None:
+        """When the present quiet stretch began (``None`` if ``x`` shows a person)."""
+        return self._peek(x).since
+
+    # -- the survival model ------------------------------------------------------------------
+
+    def _bin_weights(self, start_bin: int) -> list[tuple[int, float]]:
+        day_type, hour = divmod(start_bin, 24)
+        other = 1 - day_type
+        return [
+            (start_bin, 1.0),
+            (24 * day_type + (hour - 1) % 24, 0.5),
+            (24 * day_type + (hour + 1) % 24, 0.5),
+            (24 * other + hour, self.other_day_weight),
+            (24 * other + (hour - 1) % 24, self.other_day_weight / 2),
+            (24 * other + (hour + 1) % 24, self.other_day_weight / 2),
+        ]
+
+    def _prior_survival(self, start: datetime, hours: float) -> float:
+        local = self._local(start)
+        expected = 0.0
+        if local.hour in _PRIOR_NIGHT_HOURS:
+            clock = local.hour + local.minute / 60
+            expected = (_PRIOR_WAKE_HOUR - clock) % 24
+        return math.exp(-max(0.0, hours - expected) / self.prior_tail_hours)
+
+    def survival(self, start: datetime, hours: float) -> float:
+        """Smoothed ``P(D >= hours)`` for a quiet stretch that began at ``start``."""
+        self._init_state()
+        bins = self._bin_weights(self.start_bin(start))
+        durations = self._durations[[b for b, _ in bins]].astype(float)
+        weights = np.repeat([w for _, w in bins], self.history_per_bin).reshape(durations.shape)
+        seen = ~np.isnan(durations)
+        durations, weights = durations[seen], weights[seen]
+        width = np.maximum(self.min_bandwidth_hours, self.relative_bandwidth * durations)
+        excess = np.maximum(0.0, hours - durations) / width
+        lasted = float(np.sum(weights * np.exp(-0.5 * excess**2)))
+        seen_weight = float(weights.sum())
+        # The population prior matters while the home's own history is short, then steps back:
+        # otherwise its generic 07:00 morning would hold back alerts in every home, for ever.
+        prior_weight = (
+            self.prior_weight * self.prior_fades_after / (self.prior_fades_after + seen_weight)
+        )
+        prior = prior_weight * self._prior_survival(start, hours)
+        return max((lasted + prior) / (seen_weight + prior_weight), _MIN_SURVIVAL)
+
+    def _score(self, x: Interval, stretch: Stretch) -> float:
+        if stretch.since is None or stretch.quiet_minutes == 0:
+            return 0.0
+        score = max(0.0, -math.log10(self.survival(stretch.since, stretch.quiet_minutes / 60)))
+        if stretch.stuck_minutes > 0:
+            unusual = 1.0 - float(self._raised_rate[self._local(x.end).hour])
+            score *= 1.0 + self.stuck_weight * min(1.0, stretch.stuck_minutes / 120) * unusual
+        return score
+
+    def score_one(self, x: Interval) -> float:
+        """How unusual the quiet stretch is at ``x.end`` (0.0 when ``x`` shows a person)."""
+        return self._score(x, self._peek(x))
+
+    def usual_hours(self, start: datetime, quantile: float = 0.9) -> float | None:
+        """Within how many hours stretches that began like ``start`` usually ended (None: no
+        history yet)."""
+        self._init_state()
+        durations = self._durations[self.start_bin(start)]
+        durations = durations[~np.isnan(durations)]
+        if durations.size == 0:
+            return None
+        return float(np.quantile(durations, quantile))
+
+    def explain_one(self, x: Interval) -> str:
+        """E.g. "no activity since 07:30 (5.5 h); on weekdays this home is usually active again
+        within 1.5 h of 07:30"."""
+        stretch = self._peek(x)
+        if stretch.since is None:
+            return "activity in the last interval"
+        local = self._local(stretch.since)
+        clock = local.strftime("%H:%M")
+        text = f"no activity since {clock} ({stretch.quiet_minutes / 60:.1f} h)"
+        day_type = "weekends" if local.weekday() >= 5 else "weekdays"
+        usual = self.usual_hours(stretch.since)
+        if usual is None:
+            text += f"; no history yet for {day_type} around {clock}"
+        else:
+            text += f"; on {day_type} this home is usually active again within {usual:.1f} h of"
+            text += f" {clock}"
+        if stretch.stuck_minutes >= 60:
+            text += "; a flat load (lamp, heater or TV) has run unchanged for "
+            text += f"{stretch.stuck_minutes / 60:.1f} h"
+        return text
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def learn_one(self, x: Interval) -> None:
+        """Count ``x`` into the present stretch; a stretch that ends goes into the history
+        unless it was flagged (its score reached ``alert_threshold``)."""
+        stretch = self._peek(x)
+        if self._score(x, stretch) >= self.alert_threshold:
+            self._flagged = True
+        if not self._flagged and x.kwh is not None:
+            hour = self._local(x.end).hour
+            raised = float(self._tracker.evidence.is_raised(x))
+            self._raised_rate[hour] += 0.05 * (raised - self._raised_rate[hour])
+        ended = self._tracker.advance(x)
+        if ended is None:
+            return
+        if self._learnable and not self._flagged:
+            start_bin = self.start_bin(ended.since)
+            self._durations[start_bin, self._next_slot[start_bin] % self.history_per_bin] = (
+                ended.quiet_minutes / 60
+            )
+            self._next_slot[start_bin] += 1
+        self._flagged = False
+        self._learnable = True

@@ -1,0 +1,82 @@
+"""Fixtures for the application tests: a small simulated town, written to files like a utility's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data.synthetic import inject_incident, simulate_households, write_csv
+from notify.channels.memory import MemoryChannel
+from watch.app import App
+from watch.clock import FrozenClock
+from watch.settings import Settings
+
+START = pd.Timestamp("2025-01-06 00:00", tz="Asia/Tokyo")
+DAYS = 21
+ONSET = START + pd.Timedelta(days=18, hours=6)  # a Friday morning: the routine never starts
+
+
+@dataclass
+class Town:
+    folder: Path
+    readings: Path
+    tv: Path
+    households: Path
+    contacts: Path
+    collapsed: str
+    onset: pd.Timestamp
+
+
+@pytest.fixture(scope="session")
+def town(tmp_path_factory) -> Town:
+    """Three residents for three weeks; the first one stops moving on day 19 at 06:00."""
+    folder = tmp_path_factory.mktemp("town")
+    readings, tv, households, contacts = simulate_households(3, START, DAYS, seed=11)
+    collapsed = households["household_id"].iloc[0]
+    rng = __import__("numpy").random.default_rng(5)
+    readings, tv = inject_incident(readings, tv, collapsed, ONSET, "quiet", rng)
+    paths = {name: folder / f"{name}.csv" for name in ("readings", "tv", "households", "contacts")}
+    write_csv(readings, paths["readings"])
+    write_csv(tv, paths["tv"])
+    write_csv(households, paths["households"])
+    write_csv(contacts, paths["contacts"])
+    return Town(folder, collapsed=collapsed, onset=ONSET, **paths)
+
+
+@pytest.fixture
+def channel() -> MemoryChannel:
+    return MemoryChannel()
+
+
+@pytest.fixture
+def loaded_app(database, town, channel) -> App:
+    """An App on the test database with the town's roster and data ingested."""
+    clock = FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime())
+    app = App.from_settings(
+        Settings(database_url=database.url),
+        clock=clock,
+        channels={"sms": channel, "console": channel},
+    )
+    for kind, path in (
+        ("roster", town.households),
+        ("roster", town.contacts),
+        ("readings", town.readings),
+        ("tv", town.tv),
+    ):
+        report = app.ingest(kind, path)
+        assert report.rows_quarantined == 0, report.quarantined[:3]
+    return app
+
+
+def walk(app: App, until, step: timedelta, escalate: bool = True) -> None:
+    """Move the app's clock to ``until`` in steps, detecting (and escalating) at each."""
+    until = pd.Timestamp(until).to_pydatetime()
+    while app.clock.now() + step <= until:
+        app.clock.advance(step)
+        app.detect()
+        if escalate:
+            app.escalate()

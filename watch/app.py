@@ -1,0 +1,139 @@
+"""The application object: one place that wires settings, database, clock, detectors and channels.
+
+Commands, the scheduler and the demo all go through ``App`` so that they behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from data.db import init_db, make_engine
+from data.tables import Household
+from notify.channels.base import Channel
+from notify.channels.console import ConsoleChannel
+from watch.clock import Clock, SystemClock
+from watch.detect import DetectReport, Verdict, run_detection
+from watch.settings import Settings
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        clock: Clock | None = None,
+        channels: dict[str, Channel] | None = None,
+    ) -> App:
+        engine = make_engine(settings.database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            clock=clock or SystemClock(),
+            channels=channels if channels is not None else _channels_for(settings),
+        )
+
+    def init_db(self) -> None:
+        init_db(self.engine)
+
+    # -- ingest -----------------------------------------------------------------------------
+    def ingest(self, kind: str, path: Path, tz: str | None = None):  # noqa: ANN201
+        from data import ingest
+
+        now = self.clock.now()
+        if kind == "readings":
+            return ingest.ingest_readings(engine=self.engine, path=path, now=now, tz=tz)
+        if kind == "tv":
+            return ingest.ingest_tv(engine=self.engine, path=path, now=now, tz=tz)
+        if kind == "roster":
+            header = _header(path)
+            if "role" in header:
+                return ingest.ingest_contacts(engine=self.engine, path=path, now=now)
+            return ingest.ingest_households(engine=self.engine, path=path, now=now)
+        raise ValueError(f"unknown kind of file {kind!r}")
+
+    # -- detect -----------------------------------------------------------------------------
+    def detect(self) -> DetectReport:
+        return run_detection(
+            engine=self.engine,
+            now=self.clock.now(),
+            data_grace=timedelta(minutes=self.settings.detection.data_grace_minutes),
+            open_incident=self._open_incident,
+            close_incident=self._close_incident,
+        )
+
+    def _open_incident(
+        self, session: Session, household: Household, verdict: Verdict, now: datetime
+    ) -> int | None:
+        from notify.escalation import open_incident
+        from notify.policy import policy_named
+
+        incident, created = open_incident(
+            session=session,
+            household_id=household.id,
+            kind=verdict.kind,
+            severity=verdict.severity.value,
+            reason=verdict.reason,
+            score=verdict.score,
+            since=verdict.since,
+            now=now,
+            policy=policy_named(household.policy),
+        )
+        return incident.id if created else None
+
+    def _close_incident(
+        self, session: Session, household: Household, kind: str, now: datetime
+    ) -> int | None:
+        from notify.escalation import close_on_recovery
+
+        return close_on_recovery(session=session, household_id=household.id, kind=kind, now=now)
+
+    # -- escalate ---------------------------------------------------------------------------
+    def escalate(self):  # noqa: ANN201
+        from notify.escalation import escalation_tick
+
+        return escalation_tick(engine=self.engine, now=self.clock.now(), channels=self.channels)
+
+    def status(self):  # noqa: ANN201
+        from watch.views import collect_status
+
+        return collect_status(self.engine, self.clock.now())
+
+
+def _channels_for(settings: Settings) -> dict[str, Channel]:
+    if settings.channel == "sms":
+        from notify.channels.twilio_sms import TwilioSmsChannel
+
+        twilio = settings.twilio
+        return {
+            "sms": TwilioSmsChannel(
+                account_sid=twilio.account_sid,
+                auth_token=twilio.auth_token,
+                from_number=twilio.from_number,
+                base_url=twilio.base_url,
+                status_callback=twilio.status_callback,
+            )
+        }
+    return {"sms": ConsoleChannel(), "console": ConsoleChannel()}
+
+
+def _header(path: Path) -> set[str]:
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return set(pq.read_schema(path).names)
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return {c.strip() for c in handle.readline().split(",")}

@@ -1,0 +1,237 @@
+"""The ``areawatch`` command. This module is the output layer: it parses, calls, and prints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from watch.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="AreaWatch: area-wide watch over older people who live alone.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+ingest_app = typer.Typer(
+    help="Load files into the database (idempotent; bad rows quarantined).", no_args_is_help=True
+)
+app.add_typer(ingest_app, name="ingest")
+console = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Overrides AREAWATCH_DATABASE_URL and the settings file."),
+]
+
+
+def _settings(config: Path | None, database_url: str | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except SettingsError as error:
+        console.print(f"[red]Settings error:[/red] {error}")
+        raise typer.Exit(2) from error
+    if database_url:
+        settings = Settings(**{**settings.__dict__, "database_url": database_url})
+    return settings
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def init(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Create or upgrade the database schema.
+
+    Example: areawatch init --database-url sqlite:///areawatch.db
+    """
+    from watch.app import App
+
+    App.from_settings(_settings(config, database_url)).init_db()
+    console.print("Database is ready.")
+
+
+def _print_ingest(report) -> None:  # noqa: ANN001
+    table = Table(title=f"Ingest of {report.source} ({report.kind})")
+    for column in ("read", "inserted", "unchanged", "corrected", "quarantined"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(getattr(report, f"rows_{c}"))
+            for c in ("read", "inserted", "unchanged", "corrected", "quarantined")
+        )
+    )
+    console.print(table)
+    if report.quarantined:
+        bad = Table(title="Quarantined rows (first 20)")
+        bad.add_column("line", justify="right")
+        bad.add_column("reason")
+        for row in report.quarantined[:20]:
+            bad.add_row(str(row.line_number), row.reason)
+        console.print(bad)
+
+
+def _ingest(kind: str, files: list[Path], tz: str | None, config, database_url) -> None:  # noqa: ANN001
+    from watch.app import App
+
+    application = App.from_settings(_settings(config, database_url))
+    nothing = True
+    for path in files:
+        try:
+            report = application.ingest(kind, path, tz=tz)
+        except (ValueError, OSError) as error:
+            console.print(f"[red]{path}: {error}[/red]")
+            continue
+        _print_ingest(report)
+        nothing = nothing and report.nothing_read
+    if nothing:
+        raise typer.Exit(1)
+
+
+TzOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        help="Zone for timestamps without a UTC offset (e.g. Asia/Tokyo); "
+        "without it such rows are quarantined.",
+    ),
+]
+FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)]
+
+
+@ingest_app.command("readings")
+def ingest_readings(
+    files: FilesArgument,
+    tz: TzOption = None,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load smart-meter readings (household_id,timestamp,kwh; CSV or Parquet).
+
+    Example: areawatch ingest readings meter-2025-01-06.csv
+    """
+    _ingest("readings", files, tz, config, database_url)
+
+
+@ingest_app.command("tv")
+def ingest_tv(
+    files: FilesArgument,
+    tz: TzOption = None,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load TV set-top-box events (household_id,timestamp,event[,channel]).
+
+    Example: areawatch ingest tv catv-2025-01-06.csv
+    """
+    _ingest("tv", files, tz, config, database_url)
+
+
+@ingest_app.command("roster")
+def ingest_roster(
+    files: FilesArgument, config: ConfigOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Load households.csv and/or contacts.csv (recognised by their header).
+
+    Example: areawatch ingest roster households.csv contacts.csv
+    """
+    _ingest("roster", files, None, config, database_url)
+
+
+@app.command()
+def detect(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Score new readings, record findings, open or close incidents.
+
+    Safe to run from cron every 30 minutes; a re-run after a crash resumes where it stopped.
+    Example: areawatch detect
+    """
+    from watch.app import App
+
+    application = App.from_settings(_settings(config, database_url))
+    report = application.detect()
+    console.print(
+        f"Scored {report.slots_scored} slots for {report.households_scored} households; "
+        f"{len(report.findings)} findings, {len(report.incidents_opened)} incidents opened, "
+        f"{len(report.incidents_resolved)} resolved."
+    )
+
+
+@app.command()
+def escalate(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Run the due escalation steps and send pending messages (run every minute).
+
+    Example: areawatch escalate
+    """
+    from watch.app import App
+
+    application = App.from_settings(_settings(config, database_url))
+    report = application.escalate()
+    console.print(f"Escalation: {report}")
+
+
+@app.command()
+def status(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Show open incidents, households without data, and the last ingests.
+
+    Example: areawatch status
+    """
+    from watch.app import App
+    from watch.views import render_status
+
+    application = App.from_settings(_settings(config, database_url))
+    render_status(console, application.status())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The URL Twilio calls (behind a proxy), used to verify signatures."),
+    ] = None,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the Twilio webhooks (SMS replies, delivery status, keypresses), /healthz, /metrics.
+
+    Example: areawatch serve --port 8000 --public-url https://watch.example.jp
+    """
+    from watch.web.server import serve as run_server
+
+    run_server(settings=_settings(config, database_url), host=host, port=port,
+               public_base_url=public_url)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Folder for the demo database.")] = Path(
+        "areawatch-demo"
+    ),
+) -> None:
+    """Replay the bundled sample (24 households x 8 weeks) through the whole pipeline.
+
+    Creates a fresh SQLite database in WORKDIR, loads the sample roster, readings and TV events,
+    replays them with a simulated clock, and prints households, incidents and every message.
+    Example: areawatch demo --workdir /tmp/aw
+    """
+    from watch.demo import run_demo
+    from watch.views import render_demo
+
+    result = run_demo(workdir=workdir, progress=console)
+    render_demo(console, result)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,92 @@
+"""The FastAPI application factory.
+
+Everything a request needs (engine, settings, clock, the signature checker) is handed in and kept
+on ``app.state``; routes read it from there, so tests build an app on their own database and
+frozen clock, and nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from watch.clock import Clock
+from watch.settings import Settings
+from watch.web.health import metrics_registry
+from watch.web.health import router as health_router
+from watch.web.twilio_hooks import SignatureChecker
+from watch.web.twilio_hooks import router as twilio_router
+
+logger = logging.getLogger(__name__)
+
+
+def public_base_from(settings: Settings, public_base_url: str | None) -> str | None:
+    """The URL Twilio is told to call, without a trailing slash, or None when unknown.
+
+    An explicit ``public_base_url`` wins (it may carry a path prefix the proxy strips);
+    otherwise the origin of ``settings.twilio.status_callback``, which Twilio already calls.
+
+    >>> from watch.settings import TwilioSettings
+    >>> callback = "https://aw.example.jp/twilio/status"
+    >>> settings = Settings(twilio=TwilioSettings(status_callback=callback))
+    >>> public_base_from(settings, None)
+    'https://aw.example.jp'
+    >>> public_base_from(settings, "https://example.jp/areawatch/")
+    'https://example.jp/areawatch'
+    """
+    if public_base_url:
+        return public_base_url.rstrip("/")
+    callback = settings.twilio.status_callback
+    if callback:
+        parts = urlsplit(callback)
+        if parts.scheme and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def create_app(
+    *,
+    engine: Engine,
+    settings: Settings,
+    clock: Clock,
+    public_base_url: str | None = None,
+) -> FastAPI:
+    """Build the web application.
+
+    Parameters
+    ----------
+    engine
+        The database every request uses.
+    settings
+        ``settings.twilio.auth_token`` signs Twilio's webhooks; without it every webhook is
+        refused (403), so a misconfigured server cannot be driven by forged requests.
+    clock
+        Where each request's ``now`` comes from.
+    public_base_url
+        The public URL Twilio calls (``https://aw.example.jp``). Signatures cover the URL Twilio
+        used, which behind a proxy is not the one the server sees. When neither this nor
+        ``settings.twilio.status_callback`` gives it, the request's own URL is used, which only
+        works when the server faces the internet directly.
+    """
+    base = public_base_from(settings, public_base_url)
+    if settings.twilio.auth_token is None:
+        logger.warning("no Twilio auth token configured: every Twilio webhook will be refused")
+    if base is None:
+        logger.warning(
+            "no public base URL configured: Twilio signatures are checked against the request "
+            "URL, which fails behind a proxy"
+        )
+    app = FastAPI(title="AreaWatch", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.signatures = SignatureChecker(
+        auth_token=settings.twilio.auth_token, public_base_url=base
+    )
+    app.state.metrics_registry = metrics_registry(engine, clock)
+    app.include_router(twilio_router)
+    app.include_router(health_router)
+    return app
