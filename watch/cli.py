@@ -230,7 +230,8 @@ def demo(
     from watch.views import render_demo
 
     result = run_demo(workdir=workdir, progress=console)
-    render_demo(console, result)
+    # Piped into a file or a pager, rich would squeeze the tables to 80 columns.
+    render_demo(console if console.is_terminal else Console(width=150), result)
 
 
 if __name__ == "__main__":  # pragma: no cover
