@@ -46,7 +46,7 @@ class ActivityEvidence:
         The smallest change that can count, whatever the noise (0.03 kWh per half-hour is a
         60 W change sustained for the half-hour, or a kettle for about a minute).
     prior_noise_kwh
-        The noise assumed before enough quiet readings were seen.
+        The noise assumed before enough readings were seen.
 
     Notes
     -----
@@ -100,7 +100,7 @@ class ActivityEvidence:
             self._floor = None
 
     def _baseline_and_noise(self) -> tuple[float, float]:
-        """(baseline, noise) from the window; cached until the next reading is learned."""
+        """(baseline, noise) from the window; recomputed every few learned readings."""
         readings = self._state()
         if self._floor is not None:
             return self._floor

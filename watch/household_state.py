@@ -37,4 +37,7 @@ class HouseholdState:
 
     @classmethod
     def new(cls, timezone: str) -> HouseholdState:
-        return cls(inactivity=QuietStretchDetector(timezone=timezone), outage=DataOutage())
+        return cls(
+            inactivity=QuietStretchDetector(timezone=timezone),
+            outage=DataOutage(timezone=timezone),
+        )
