@@ -1,9 +1,10 @@
-"""Sending the outbox: each ``Notification`` is sent at most once.
+"""Sending the outbox: each ``Notification`` is sent once.
 
 A pending notification is claimed by a guarded update (``pending`` -> ``sending``, with a lease in
 ``next_attempt_at``) and committed *before* the provider is called; the result is written after.
 Two workers cannot both claim it, and a crash between the send and the write leaves the row in
-``sending``, where it is never resent blindly (see ``_recover_stuck``).
+``sending``, where it is never resent blindly: once the lease is over, the provider's log says
+whether it went (Twilio SMS), or else it is given up as "unknown" (see ``_recover_stuck``).
 
 Retryable errors (5xx, timeouts) go back to ``pending`` with exponential backoff, up to
 ``max_attempts``; a permanent error (an invalid number) disables the contact and tells staff
@@ -29,8 +30,11 @@ from data.tables.incidents import (
     Notification,
     NotificationStatus,
 )
-from data.tables.roster import Contact
-from notify.channels.base import Channel, ChannelError, Message
+from data.tables.roster import Contact, ContactRole, Household
+from notify.budget import BUDGET_EXHAUSTED, BudgetGuard, alert_budget_exhausted_once
+from notify.channels.base import Channel, ChannelError, Message, SendResult
+from notify.crashpoints import crash_point
+from notify.operators import disable_contact
 from notify.planner import live_asks_at
 from notify.timeline import add_event
 
@@ -41,6 +45,8 @@ FIRST_BACKOFF = timedelta(minutes=1)
 # How long a claimed send may take before a later sweep presumes its worker died.
 SENDING_LEASE = timedelta(minutes=10)
 UNKNOWN_OUTCOME = "unknown outcome after crash"
+# Our clock and the provider's may disagree a little about when a send was made.
+PROVIDER_CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -49,6 +55,7 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     unknown: int = 0
+    over_budget: int = 0
 
 
 def _event(session: Session, n: Notification, kind: str, now: datetime, **detail: Any) -> None:
@@ -64,24 +71,58 @@ def _set_status(session: Session, n: Notification, expected: NotificationStatus,
     return result.rowcount == 1
 
 
-def _recover_stuck(engine: Engine, now: datetime, report: DeliveryReport) -> None:
-    """Fail sends whose worker died mid-send, without sending them again.
+def _recover_stuck(
+    engine: Engine, now: datetime, report: DeliveryReport, channels: dict[str, Channel]
+) -> None:
+    """Settle sends whose worker died between claiming them and recording the result.
 
-    We cannot know whether the provider accepted the message before the crash. Resending would
-    risk a second "are you all right?" to a frightened resident or a second volunteer sent to
-    the door, and the chain does not depend on this one message: its timer keeps running and
-    the next step goes out anyway. So the row is marked failed, and the event tells staff, who
-    can check the provider's log (or the status callback may still report it delivered).
+    A channel that can read the provider's log (``find_sent``, Twilio SMS) is asked whether the
+    message was accepted: if it was, the row is recorded as sent (with the provider's id, so
+    status callbacks still match); if not, it goes back to ``pending`` and is sent now. Either
+    way the phone gets it exactly once. The lease (``SENDING_LEASE``, far longer than a send's
+    timeout) makes sure the dead worker's request is over before we look.
+
+    Without such a lookup we cannot know. Resending would risk a second "are you all right?"
+    to a frightened resident or a second volunteer sent to the door, and the chain does not
+    depend on this one message: its timer keeps running and the next step goes out anyway. So
+    the row is marked failed, and the event tells staff, who can check the provider's log.
     """
     with Session(engine) as session:
         stuck = session.exec(
-            select(Notification).where(
+            select(Notification, Contact)
+            .join(Contact, col(Notification.contact_id) == Contact.id, isouter=True)
+            .where(
                 Notification.status == NotificationStatus.sending,
                 col(Notification.next_attempt_at) <= now,
             )
         ).all()
-        for n in stuck:
-            if _set_status(
+        session.expunge_all()
+    for n, contact in stuck:
+        # The provider is asked outside any transaction: no lock is held over a network call.
+        verdict = _ask_provider_log(engine, n, contact, channels.get(n.channel))
+        with Session(engine) as session:
+            if verdict is _NOT_SENT:
+                if _set_status(
+                    session,
+                    n,
+                    NotificationStatus.sending,
+                    status=NotificationStatus.pending,
+                    next_attempt_at=None,
+                ):
+                    _event(session, n, "send_recovered", now, reason="provider has no record")
+            elif isinstance(verdict, SendResult):
+                if _set_status(
+                    session,
+                    n,
+                    NotificationStatus.sending,
+                    status=NotificationStatus.sent,
+                    sent_at=now,
+                    provider_id=verdict.provider_id,
+                    error=None,
+                    next_attempt_at=None,
+                ):
+                    _event(session, n, "sent", now, channel=n.channel, recovered=True)
+            elif _set_status(
                 session,
                 n,
                 NotificationStatus.sending,
@@ -91,10 +132,40 @@ def _recover_stuck(engine: Engine, now: datetime, report: DeliveryReport) -> Non
             ):
                 _event(session, n, "delivery_unknown", now, reason=UNKNOWN_OUTCOME)
                 report.unknown += 1
-        session.commit()
+            session.commit()
 
 
-def _move_on_if_nobody_left(session: Session, n: Notification, now: datetime) -> None:
+_NOT_SENT = object()
+
+
+def _ask_provider_log(
+    engine: Engine, n: Notification, contact: Contact | None, channel: Channel | None
+) -> SendResult | object | None:
+    """What the provider's log says of a stuck send: its ``SendResult`` if it was accepted,
+    ``_NOT_SENT`` if it was not, None if the channel cannot tell."""
+    find_sent = getattr(channel, "find_sent", None)
+    if find_sent is None or contact is None or n.next_attempt_at is None:
+        return None
+    claimed_at = n.next_attempt_at - SENDING_LEASE
+    with Session(engine) as session:
+        recorded = frozenset(
+            session.exec(
+                select(Notification.provider_id).where(
+                    Notification.contact_id == n.contact_id,
+                    col(Notification.provider_id).is_not(None),
+                )
+            ).all()
+        )
+    message = Message(notification_id=n.id, to=contact.phone, body=n.body, purpose=n.purpose)
+    try:
+        found = find_sent(message, claimed_at - PROVIDER_CLOCK_SKEW, recorded)
+    except ChannelError:
+        logger.warning("could not read the provider's log for notification %s", n.id)
+        return None
+    return _NOT_SENT if found is None else found
+
+
+def move_on_if_nobody_left(session: Session, n: Notification, now: datetime) -> None:
     """If every ask of the incident's current step has failed, make the next step due now."""
     incident = session.get(Incident, n.incident_id)
     if incident is None or incident.status != IncidentStatus.open:
@@ -138,31 +209,40 @@ def _record_failure(
             code=error.code,
             permanent=error.permanent,
         )
-        if error.permanent and n.contact_id is not None:
-            disabled = session.execute(
-                update(Contact)
-                .where(col(Contact.id) == n.contact_id, col(Contact.disabled_at).is_(None))
-                .values(disabled_at=now, disabled_reason=f"{error} ({n.channel})")
-            )
-            if disabled.rowcount == 1:
-                _event(session, n, "contact_disabled", now, code=error.code)
+        if error.permanent:
+            disable_contact(session, n, code=error.code, reason=f"{error} ({n.channel})", now=now)
         session.flush()
-        _move_on_if_nobody_left(session, n, now)
+        move_on_if_nobody_left(session, n, now)
         session.commit()
         return "failed"
 
 
-def _fail_unsent(engine: Engine, n: Notification, reason: str, now: datetime) -> bool:
+def _fail_unsent(
+    engine: Engine,
+    n: Notification,
+    reason: str,
+    now: datetime,
+    *,
+    kind: str = "send_failed",
+    organisation_id: str | None = None,
+) -> bool:
     with Session(engine) as session:
         if not _set_status(
             session, n, NotificationStatus.pending, status=NotificationStatus.failed, error=reason
         ):
             return False
-        _event(session, n, "send_failed", now, reason=reason, permanent=False)
+        _event(session, n, kind, now, reason=reason, permanent=False)
+        if kind == "sms_budget_exhausted" and organisation_id is not None:
+            alert_budget_exhausted_once(session, n, organisation_id, now)
         session.flush()
-        _move_on_if_nobody_left(session, n, now)
+        move_on_if_nobody_left(session, n, now)
         session.commit()
         return True
+
+
+def _budget_exempt(n: Notification, contact: Contact | None) -> bool:
+    """Only SMS count, and staff are always told: a person in danger outranks a budget."""
+    return n.channel != "sms" or contact is None or contact.role == ContactRole.staff
 
 
 def _claim(engine: Engine, n: Notification, now: datetime) -> bool:
@@ -198,10 +278,12 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Send every pending notification that is due, once."""
     report = DeliveryReport()
-    _recover_stuck(engine, now, report)
+    _recover_stuck(engine, now, report, channels)
     with Session(engine) as session:
         rows = session.exec(
-            select(Notification, Contact)
+            select(Notification, Contact, Household.organisation_id)
+            .join(Incident, col(Incident.id) == Notification.incident_id)
+            .join(Household, col(Household.id) == Incident.household_id)
             .join(Contact, col(Notification.contact_id) == Contact.id, isouter=True)
             .where(
                 Notification.status == NotificationStatus.pending,
@@ -214,39 +296,78 @@ def deliver_pending(
             .limit(limit)
         ).all()
         session.expunge_all()
-    for n, contact in rows:
-        channel = channels.get(n.channel)
-        if channel is None or (contact is not None and contact.disabled_at is not None):
-            # Nothing to try: the channel is not configured here, or the number proved invalid.
-            reason = "contact is disabled" if channel else f"channel {n.channel!r} not configured"
-            if _fail_unsent(engine, n, reason, now):
-                report.failed += 1
-            continue
-        if not _claim(engine, n, now):
-            continue  # another worker has it
-        to = contact.phone if contact is not None else "operator"
-        message = Message(notification_id=n.id, to=to, body=n.body, purpose=n.purpose)
-        try:
-            result = channel.send(message)
-        except ChannelError as error:
-            outcome = _record_failure(engine, n, error, now, max_attempts)
-            if outcome == "retrying":
-                report.retrying += 1
-            else:
-                report.failed += 1
-            continue
-        with Session(engine) as session:
-            _set_status(
-                session,
-                n,
-                NotificationStatus.sending,
-                status=NotificationStatus.sent,
-                sent_at=now,
-                provider_id=result.provider_id,
-                error=None,
-                next_attempt_at=None,
+    with Session(engine) as budget_session:
+        budget = BudgetGuard(budget_session, now)
+        for n, contact, organisation_id in rows:
+            _deliver_one(
+                engine, n, contact, organisation_id, channels, budget, now, max_attempts, report
             )
-            _event(session, n, "sent", now, channel=n.channel, purpose=n.purpose)
-            session.commit()
-        report.sent += 1
     return report
+
+
+def _deliver_one(
+    engine: Engine,
+    n: Notification,
+    contact: Contact | None,
+    organisation_id: str,
+    channels: dict[str, Channel],
+    budget: BudgetGuard,
+    now: datetime,
+    max_attempts: int,
+    report: DeliveryReport,
+) -> None:
+    channel = channels.get(n.channel)
+    if channel is None or (contact is not None and contact.disabled_at is not None):
+        # Nothing to try: the channel is not configured here, or the number proved invalid.
+        reason = "contact is disabled" if channel else f"channel {n.channel!r} not configured"
+        if _fail_unsent(engine, n, reason, now):
+            report.failed += 1
+        return
+    exempt = _budget_exempt(n, contact)
+    if not exempt and not budget.allows(organisation_id, n.body):
+        if _fail_unsent(
+            engine,
+            n,
+            BUDGET_EXHAUSTED,
+            now,
+            kind="sms_budget_exhausted",
+            organisation_id=organisation_id,
+        ):
+            report.failed += 1
+            report.over_budget += 1
+        return
+    if not _claim(engine, n, now):
+        return  # another worker has it
+    crash_point("after_sending_claim")
+    to = contact.phone if contact is not None else "operator"
+    language = contact.language if contact is not None else "ja"
+    message = Message(
+        notification_id=n.id, to=to, body=n.body, purpose=n.purpose, language=language
+    )
+    try:
+        result = channel.send(message)
+    except ChannelError as error:
+        outcome = _record_failure(engine, n, error, now, max_attempts)
+        if outcome == "retrying":
+            report.retrying += 1
+        else:
+            report.failed += 1
+        return
+    crash_point("after_provider_accepted")
+    if n.channel == "sms":
+        budget.spend(organisation_id, n.body)
+    with Session(engine) as session:
+        _set_status(
+            session,
+            n,
+            NotificationStatus.sending,
+            status=NotificationStatus.sent,
+            sent_at=now,
+            provider_id=result.provider_id,
+            error=None,
+            next_attempt_at=None,
+        )
+        _event(session, n, "sent", now, channel=n.channel, purpose=n.purpose)
+        session.commit()
+    crash_point("after_sent_marked")
+    report.sent += 1

@@ -6,6 +6,11 @@ exactly one row, so two schedulers (or a scheduler and a reply) never both act. 
 written to the ``Notification`` outbox in the same transaction as the step claim and sent
 afterwards by ``deliver_pending``. Every step, message, failure, reply and outcome writes an
 ``IncidentEvent`` row: the audit trail and the timeline staff read.
+
+Before each step of an inactivity incident the engine asks whether it is held: silenced
+(``notify.silences``: this household, "in hospital") or inhibited (``notify.inhibition``: its
+area's data is out). A held incident stays open, sends nothing and is re-checked (``notify.holds``).
+Named crash points (``notify.crashpoints``) let the fault tests kill the process mid-step.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from data.tables.incidents import (
 from data.tables.roster import Contact, Household
 from notify.actions import Outcome, acknowledge, claim, resolve, resolve_in
 from notify.channels.base import Channel
+from notify.crashpoints import crash_point
 from notify.delivery import DeliveryReport, deliver_pending
-from notify.planner import Plan, plan_step
+from notify.holds import RESUMED, hold_for, last_hold_event
+from notify.planner import EventDraft, Plan, plan_step
 from notify.policy import DEFAULT_POLICY, OPERATOR_ONLY_SNAPSHOT, Policy
 from notify.templates import format_since, render
 from notify.timeline import add_event
@@ -60,6 +67,7 @@ class TickReport:
     """What one sweep did: steps applied, claims lost to another scheduler, and delivery."""
 
     steps_applied: int = 0
+    held: int = 0
     claims_lost: int = 0
     queued: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
@@ -196,6 +204,15 @@ def plan_incident(engine: Engine, incident_id: int, now: datetime) -> Plan | Non
         if incident.next_step_at is None or incident.next_step_at > now:
             return None
         household = session.get(Household, incident.household_id)
+        # Before each step: silenced (this household) or inhibited (its area's outage)?
+        hold = hold_for(session, incident, household, now)
+        last_hold = last_hold_event(session, incident_id)
+        if hold is not None:
+            plan = Plan(incident.id, incident.version, incident.step_index, hold.until)
+            plan.held = hold.kind
+            if last_hold != hold.kind:
+                plan.events.append(EventDraft(kind=hold.kind, detail=hold.detail))
+            return plan
         contacts = list(
             session.exec(select(Contact).where(Contact.household_id == incident.household_id))
         )
@@ -205,7 +222,7 @@ def plan_incident(engine: Engine, incident_id: int, now: datetime) -> Plan | Non
         events = list(
             session.exec(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id))
         )
-        return plan_step(
+        plan = plan_step(
             incident=incident,
             household=household,
             contacts=contacts,
@@ -213,6 +230,9 @@ def plan_incident(engine: Engine, incident_id: int, now: datetime) -> Plan | Non
             events=events,
             now=now,
         )
+        if last_hold is not None and last_hold != RESUMED:
+            plan.events.insert(0, EventDraft(kind=RESUMED, detail={"after": last_hold}))
+        return plan
 
 
 def apply_plan(engine: Engine, plan: Plan, now: datetime) -> bool:
@@ -258,11 +278,14 @@ def apply_plan(engine: Engine, plan: Plan, now: datetime) -> bool:
         for event in plan.events:
             add_event(session, plan.incident_id, event.kind, now, event.contact_id, **event.detail)
         try:
+            session.flush()
+            crash_point("before_step_commit")
             session.commit()
         except IntegrityError:
             # The outbox's unique key refused a duplicate ask: someone else ran this step.
             session.rollback()
             return False
+        crash_point("after_step_claim")
         return True
 
 
@@ -283,7 +306,10 @@ def escalation_tick(
         if plan is None:
             continue
         if apply_plan(engine, plan, now):
-            report.steps_applied += 1
+            if plan.held:
+                report.held += 1
+            else:
+                report.steps_applied += 1
             report.queued += len(plan.notifications)
         else:
             report.claims_lost += 1

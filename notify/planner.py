@@ -50,6 +50,8 @@ class Plan:
     next_step_at: datetime | None
     notifications: list[NotificationDraft] = field(default_factory=list)
     events: list[EventDraft] = field(default_factory=list)
+    # Set when no step ran because the incident is held (``silenced``/``inhibited``).
+    held: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

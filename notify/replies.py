@@ -167,3 +167,12 @@ def handle_inbound_sms(*, engine: Engine, from_phone: str, body: str, now: datet
         return render("reply_claim" if done else "reply_closed", language)
     done = acknowledge(engine=engine, incident_id=incident_id, now=now, contact_id=contact_id)
     return render("reply_ack" if done else "reply_closed", language)
+
+
+def handle_voice_keypress(*, engine: Engine, callee_phone: str, digits: str, now: datetime) -> str:
+    """A key pressed during a check-in call: it means what the same SMS reply would.
+
+    ``callee_phone`` is the number called (Twilio's ``To`` on an outbound call's ``<Gather>``
+    request). Returns the text to say back ("" for a number not in the roster).
+    """
+    return handle_inbound_sms(engine=engine, from_phone=callee_phone, body=digits, now=now)

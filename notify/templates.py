@@ -41,6 +41,14 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             "【みまもり・運用】世帯{household_id}のデータが{since}から届いていません。"
             "停電か機器の不具合の可能性があります。"
         ),
+        "contact_disabled": (
+            "【みまもり・運用】世帯{household_id}の{who}の電話番号が無効と判明したため、"
+            "使用を停止しました。名簿を確認してください。"
+        ),
+        "sms_budget_exhausted": (
+            "【みまもり・運用】今月のSMS予算を使い切りました。本人・家族・ボランティアへの"
+            "SMSを止めています。職員への連絡は続けます。"
+        ),
         "reply_fine": "ありがとうございます。お元気で安心しました。",
         "reply_not_fine": "すぐに連絡します。緊急の場合は119番に電話してください。",
         "reply_ack": "ありがとうございます。確認をお願いします。",
@@ -72,6 +80,10 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "resolved": "[Watch] The alert for {name} is closed ({outcome}). Thank you.",
         "outage": "[Watch ops] No data from household {household_id} since {since}: "
         "a power cut or a device fault.",
+        "contact_disabled": "[Watch ops] Household {household_id}: the number of {who} proved "
+        "invalid and is no longer used. Please check the roster.",
+        "sms_budget_exhausted": "[Watch ops] This month's SMS budget is used up: no more SMS to "
+        "residents, family or volunteers. Staff are still alerted.",
         "reply_fine": "Thank you, glad you are well.",
         "reply_not_fine": "We will contact you now. In an emergency call 119.",
         "reply_ack": "Thank you for checking.",

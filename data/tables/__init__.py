@@ -4,6 +4,7 @@ from data.tables.detection import DetectorCheckpoint, Finding
 from data.tables.incidents import Incident, IncidentEvent, Notification
 from data.tables.readings import Ingest, QuarantinedRow, Reading, ReadingCorrection, TvEvent
 from data.tables.roster import Contact, ContactRole, Household, Organisation
+from data.tables.silences import Silence
 
 __all__ = [
     "Contact",
@@ -19,5 +20,6 @@ __all__ = [
     "QuarantinedRow",
     "Reading",
     "ReadingCorrection",
+    "Silence",
     "TvEvent",
 ]

@@ -98,7 +98,8 @@ class Notification(SQLModel, table=True):
     status: NotificationStatus = Field(default=NotificationStatus.pending, index=True)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    provider_id: str | None = Field(default=None, max_length=64)
+    # The provider's id (Twilio's SM... sid): status callbacks find the row by it.
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
     error: str | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

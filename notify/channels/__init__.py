@@ -4,6 +4,7 @@ from notify.channels.base import Channel, ChannelError, Message, SendResult, mas
 from notify.channels.console import ConsoleChannel
 from notify.channels.memory import MemoryChannel
 from notify.channels.twilio_sms import TwilioSmsChannel
+from notify.channels.twilio_voice import TwilioVoiceChannel
 
 __all__ = [
     "Channel",
@@ -13,5 +14,6 @@ __all__ = [
     "Message",
     "SendResult",
     "TwilioSmsChannel",
+    "TwilioVoiceChannel",
     "mask_phone",
 ]

@@ -22,6 +22,8 @@ class Message:
     to: str
     body: str
     purpose: str = "ask"
+    # The recipient's language, for channels that speak their own script (voice).
+    language: str = "ja"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ and everything else are retryable, because they say nothing about the number.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
 # 21211 invalid 'To', 21614 not a mobile number, 21610 recipient replied STOP.
 PERMANENT_ERROR_CODES = frozenset({21211, 21614, 21610})
+# How many of the recipient's latest messages ``find_sent`` reads from Twilio's message log.
+LOOKUP_DEPTH = 20
 
 
 class RebasedHttpClient(TwilioHttpClient):
@@ -98,3 +101,32 @@ class TwilioSmsChannel:
         except requests.ConnectionError as error:
             raise ChannelError("twilio unreachable", permanent=False, code="connection") from error
         return SendResult(provider_id=sent.sid)
+
+    def find_sent(
+        self, message: Message, not_before: datetime, exclude: frozenset[str] = frozenset()
+    ) -> SendResult | None:
+        """Did Twilio accept this message (same recipient, sender and text) since ``not_before``?
+
+        Used after a crash between the send and its record: Twilio's message log is the only
+        place that knows. ``exclude`` lists sids already recorded for other outbox rows, so one
+        accepted message can account for one row only. Raises ``ChannelError`` if the log
+        cannot be read.
+        """
+        try:
+            recent = self.client.messages.list(
+                to=message.to, from_=self.from_number, limit=LOOKUP_DEPTH
+            )
+        except TwilioException as error:  # a failed page fetch raises the base class
+            raise ChannelError("twilio lookup failed", permanent=False) from error
+        except requests.RequestException as error:
+            raise ChannelError("twilio lookup failed", permanent=False) from error
+        for sent in recent:
+            created = sent.date_created
+            if (
+                sent.body == message.body
+                and sent.sid not in exclude
+                and isinstance(created, datetime)
+                and created >= not_before
+            ):
+                return SendResult(provider_id=sent.sid)
+        return None

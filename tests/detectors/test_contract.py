@@ -74,7 +74,9 @@ def test_every_detector_class_is_in_the_contract(case: Case) -> None:
     for module in pkgutil.iter_modules(detectors.__path__):
         importlib.import_module(f"detectors.{module.name}")
     tested = {type(c.make()) for c in CASES.values()}
-    assert set(Detector.__subclasses__()) <= tested
+    # Only the package's own detectors: test doubles defined in other tests are not products.
+    shipped = {d for d in Detector.__subclasses__() if d.__module__.startswith("detectors.")}
+    assert shipped <= tested
 
 
 def test_score_before_any_learning_is_a_finite_float(case: Case) -> None:
