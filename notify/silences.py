@@ -9,7 +9,7 @@ event ``silenced``, no messages). A silence ends early when the household shows 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import update
@@ -120,16 +120,38 @@ def end_silence(*, session: Session, silence_id: int, now: datetime, reason: str
     return ended.rowcount == 1
 
 
-def end_silences_on_activity(*, session: Session, household_id: str, now: datetime) -> int:
+#: Activity this soon after a silence starts is the resident leaving, not coming back.
+SETTLE = timedelta(hours=2)
+
+
+def end_silences_on_activity(
+    *,
+    session: Session,
+    household_id: str,
+    now: datetime,
+    activity_at: datetime | None = None,
+    settle: timedelta = SETTLE,
+) -> int:
     """The household shows activity again: end its active silences now. Returns how many.
 
-    Pending silences stay (a hospital stay booked for next week is still booked). Held
-    incidents are re-checked by the engine within ``HOLD_RECHECK``. Runs in the caller's
-    transaction.
+    ``activity_at`` is when the activity was seen (default ``now``); only silences that began
+    at least ``settle`` before it end. Pending silences stay (a hospital stay booked for next
+    week is still booked). Held incidents are re-checked by the engine within
+    ``HOLD_RECHECK``. Runs in the caller's transaction.
     """
+    activity_at = activity_at or now
     ended = session.execute(
         update(Silence)
-        .where(col(Silence.household_id) == household_id, *_active_clause(now))
+        .where(
+            col(Silence.household_id) == household_id,
+            col(Silence.starts_at) <= activity_at - settle,
+            *_active_clause(now),
+        )
         .values(ended_early_at=now, ended_reason=ACTIVITY_RESUMED)
     )
     return ended.rowcount
+
+
+def silenced_households(session: Session, now: datetime) -> set[str]:
+    """Households with a silence active at ``now`` (one query, for the detection job)."""
+    return set(session.exec(select(Silence.household_id).where(*_active_clause(now))))

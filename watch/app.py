@@ -68,11 +68,25 @@ class App:
             engine=self.engine,
             now=self.clock.now(),
             data_grace=timedelta(minutes=self.settings.detection.data_grace_minutes),
-            open_incident=self._open_incident,
-            close_incident=self._close_incident,
+            hooks=_AppIncidentHooks(),
         )
 
-    def _open_incident(
+    # -- escalate ---------------------------------------------------------------------------
+    def escalate(self):  # noqa: ANN201
+        from notify.escalation import escalation_tick
+
+        return escalation_tick(engine=self.engine, now=self.clock.now(), channels=self.channels)
+
+    def status(self):  # noqa: ANN201
+        from watch.views import collect_status
+
+        return collect_status(self.engine, self.clock.now())
+
+
+class _AppIncidentHooks:
+    """Detection's view of incidents: notify's engine, policies and silences."""
+
+    def open(
         self, session: Session, household: Household, verdict: Verdict, now: datetime
     ) -> int | None:
         from notify.escalation import open_incident
@@ -91,23 +105,24 @@ class App:
         )
         return incident.id if created else None
 
-    def _close_incident(
-        self, session: Session, household: Household, kind: str, now: datetime
-    ) -> int | None:
+    def close(self, session: Session, household: Household, kind: str, now: datetime) -> int | None:
         from notify.escalation import close_on_recovery
 
         return close_on_recovery(session=session, household_id=household.id, kind=kind, now=now)
 
-    # -- escalate ---------------------------------------------------------------------------
-    def escalate(self):  # noqa: ANN201
-        from notify.escalation import escalation_tick
+    def silenced(self, session: Session, now: datetime) -> set[str]:
+        from notify.silences import silenced_households
 
-        return escalation_tick(engine=self.engine, now=self.clock.now(), channels=self.channels)
+        return silenced_households(session, now)
 
-    def status(self):  # noqa: ANN201
-        from watch.views import collect_status
+    def activity_seen(
+        self, session: Session, household: Household, activity_at: datetime, now: datetime
+    ) -> None:
+        from notify.silences import end_silences_on_activity
 
-        return collect_status(self.engine, self.clock.now())
+        end_silences_on_activity(
+            session=session, household_id=household.id, now=now, activity_at=activity_at
+        )
 
 
 def _channels_for(settings: Settings) -> dict[str, Channel]:

@@ -210,8 +210,9 @@ def serve(
     """
     from watch.web.server import serve as run_server
 
-    run_server(settings=_settings(config, database_url), host=host, port=port,
-               public_base_url=public_url)
+    run_server(
+        settings=_settings(config, database_url), host=host, port=port, public_base_url=public_url
+    )
 
 
 @app.command()

@@ -95,29 +95,45 @@ class _People:
             self.seen.add(notification.id)
             if not self._really_collapsed(incident):
                 if contact.role == "resident":
-                    self._at(notification.sent_at + timedelta(minutes=7), "reply", contact.phone,
-                             "1")
+                    self._at(
+                        notification.sent_at + timedelta(minutes=7), "reply", contact.phone, "1"
+                    )
             elif contact.role == "volunteer":
                 if incident.id not in self.declined:
                     self.declined.add(incident.id)
-                    self._at(notification.sent_at + timedelta(minutes=4), "reply",
-                             contact.phone, "2")
+                    self._at(
+                        notification.sent_at + timedelta(minutes=4), "reply", contact.phone, "2"
+                    )
                 else:
-                    self._at(notification.sent_at + timedelta(minutes=6), "reply",
-                             contact.phone, "はい、行きます")
-                    self._at(notification.sent_at + timedelta(minutes=40), "resolve",
-                             incident.id, contact.id)
+                    self._at(
+                        notification.sent_at + timedelta(minutes=6),
+                        "reply",
+                        contact.phone,
+                        "はい、行きます",
+                    )
+                    self._at(
+                        notification.sent_at + timedelta(minutes=40),
+                        "resolve",
+                        incident.id,
+                        contact.id,
+                    )
 
     def act_until(self, app: App, now: datetime) -> None:
         while self.queue and self.queue[0].at <= now:
             item = heapq.heappop(self.queue)
             if item.action == "reply":
-                handle_inbound_sms(engine=app.engine, from_phone=item.args[0], body=item.args[1],
-                                   now=item.at)
+                handle_inbound_sms(
+                    engine=app.engine, from_phone=item.args[0], body=item.args[1], now=item.at
+                )
             else:
-                resolve(engine=app.engine, incident_id=item.args[0], outcome="needed_help",
-                        now=item.at, contact_id=item.args[1],
-                        note="Found on the floor, conscious; ambulance called.")
+                resolve(
+                    engine=app.engine,
+                    incident_id=item.args[0],
+                    outcome="needed_help",
+                    now=item.at,
+                    contact_id=item.args[1],
+                    note="Found on the floor, conscious; ambulance called.",
+                )
 
 
 def _sample_bounds() -> tuple[datetime, datetime]:
@@ -155,8 +171,9 @@ def run_demo(*, workdir: Path, progress=None) -> DemoResult:  # noqa: ANN001
     if progress:
         progress.print("Learning 4 weeks of history, then replaying 4 weeks in 30-minute ticks ...")
     labels = pd.read_csv(sample_dir / "labels.csv")
-    people = _People({row.household_id: datetime.fromisoformat(row.onset)
-                      for row in labels.itertuples()})
+    people = _People(
+        {row.household_id: datetime.fromisoformat(row.onset) for row in labels.itertuples()}
+    )
     # Onboarding: the first weeks arrive as history, learned in one detection run (a backfill,
     # as when a town joins with past readings); the rest is replayed live, tick by tick.
     tick = first_end - TICK + HISTORY

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -52,10 +52,25 @@ class DetectReport:
     incidents_resolved: list[int] = field(default_factory=list)
 
 
-# Called with (session, household, verdict, now) to open an incident, or to close one whose
-# condition has cleared. Injected by the application so this module stays free of policy details.
-IncidentOpener = Callable[[Session, Household, Verdict, datetime], int | None]
-IncidentCloser = Callable[[Session, Household, str, datetime], int | None]
+class IncidentHooks(Protocol):
+    """What detection asks of the incident side; injected by the application so this module
+    stays free of policy, silence and escalation details. All run in detection's transaction."""
+
+    def open(
+        self, session: Session, household: Household, verdict: Verdict, now: datetime
+    ) -> int | None:
+        """Open an incident for an ``alert`` verdict; the id if one was newly opened."""
+
+    def close(self, session: Session, household: Household, kind: str, now: datetime) -> int | None:
+        """The condition cleared: close the open incident of this kind, if any."""
+
+    def silenced(self, session: Session, now: datetime) -> set[str]:
+        """Households with a silence active now (asked once per run)."""
+
+    def activity_seen(
+        self, session: Session, household: Household, activity_at: datetime, now: datetime
+    ) -> None:
+        """A silenced household showed activity at ``activity_at`` (silences may end early)."""
 
 
 def run_detection(
@@ -64,12 +79,12 @@ def run_detection(
     now: datetime,
     data_grace: timedelta,
     households_per_transaction: int = 500,
-    open_incident: IncidentOpener,
-    close_incident: IncidentCloser,
+    hooks: IncidentHooks,
 ) -> DetectReport:
     report = DetectReport()
     with Session(engine) as session:
         households = session.exec(select(Household)).all()
+        silenced = hooks.silenced(session, now)
         checkpoints = {
             c.household_id: c
             for c in session.exec(
@@ -114,16 +129,11 @@ def run_detection(
                 )
                 verdicts = _score(state, slots, household, now, session, report)
                 for verdict in verdicts:
-                    _reconcile_incident(
-                        session,
-                        household,
-                        verdict,
-                        state,
-                        now,
-                        report,
-                        open_incident,
-                        close_incident,
-                    )
+                    _reconcile_incident(session, household, verdict, state, now, report, hooks)
+                if household.id in silenced and slots:
+                    last_activity = state.inactivity.quiet_since(slots[-1])
+                    if last_activity is not None:
+                        hooks.activity_seen(session, household, last_activity, now)
                 saved.append(
                     {
                         "household_id": household.id,
@@ -232,22 +242,20 @@ def _is_new_high(reported: Reported, since: datetime | None, severity: Severity)
     return RANK[severity] > RANK[Severity(reported.severity)]
 
 
-def _reconcile_incident(
-    session, household, verdict, state, now, report, open_incident, close_incident
-) -> None:
+def _reconcile_incident(session, household, verdict, state, now, report, hooks) -> None:
     reported = state.inactivity_reported if verdict.kind == "inactivity" else state.outage_reported
     if verdict.severity == Severity.alert:
         # One incident per episode: once people have dealt with this stretch (resolved it as
         # "away", say), the same unbroken stretch does not open a new one every run.
         if reported.incident_for == verdict.since and verdict.since is not None:
             return
-        opened = open_incident(session, household, verdict, now)
+        opened = hooks.open(session, household, verdict, now)
         reported.incident_for = verdict.since
         if opened is not None:
             report.incidents_opened.append(opened)
     elif verdict.severity == Severity.normal and reported.incident_for is not None:
         # Only a household we opened an incident for can have one to close: no query otherwise.
         reported.incident_for = None
-        closed = close_incident(session, household, verdict.kind, now)
+        closed = hooks.close(session, household, verdict.kind, now)
         if closed is not None:
             report.incidents_resolved.append(closed)

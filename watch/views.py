@@ -158,9 +158,15 @@ def render_demo(console: Console, result) -> None:  # noqa: ANN001  (watch.demo.
             truth = f"[red]{onset[1]}[/red], +{_hours(incident.opened_at - onset[0])}"
         else:
             truth = "false alarm"
-        incidents.add_row(str(incident.id), incident.household_id, incident.kind,
-                          _short(incident.since, tz), _short(incident.opened_at, tz), truth,
-                          incident.outcome or incident.status)
+        incidents.add_row(
+            str(incident.id),
+            incident.household_id,
+            incident.kind,
+            _short(incident.since, tz),
+            _short(incident.opened_at, tz),
+            truth,
+            incident.outcome or incident.status,
+        )
         reasons.append(f"  #{incident.id} {incident.household_id}: {incident.reason}")
     console.print(incidents)
     console.print("Why each was raised:")
@@ -174,13 +180,21 @@ def render_demo(console: Console, result) -> None:  # noqa: ANN001  (watch.demo.
     for notification, contact in result.messages:
         tz = zone.get(household_of.get(notification.incident_id), "Asia/Tokyo")
         status = "" if notification.status == "sent" else f" ({notification.status})"
-        messages.add_row(_short(notification.sent_at or notification.created_at, tz),
-                         str(notification.incident_id), contact_label(contact),
-                         notification.purpose + status, notification.body)
+        messages.add_row(
+            _short(notification.sent_at or notification.created_at, tz),
+            str(notification.incident_id),
+            contact_label(contact),
+            notification.purpose + status,
+            notification.body,
+        )
     console.print(messages)
-    real = sum(1 for i in result.incidents if i.kind == "inactivity"
-               and (o := onsets.get(i.household_id)) and o[0] <= i.opened_at <= o[0]
-               + timedelta(hours=48))
+    real = sum(
+        1
+        for i in result.incidents
+        if i.kind == "inactivity"
+        and (o := onsets.get(i.household_id))
+        and o[0] <= i.opened_at <= o[0] + timedelta(hours=48)
+    )
     console.print(
         f"\nReplayed {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d} (simulated clock) in "
         f"{result.wall_seconds:.0f} s: {len(result.incidents)} incidents, {real} of the "

@@ -110,7 +110,7 @@ def test_a_silence_of_another_household_mutes_nothing_here(
 
 
 def test_activity_ends_active_silences_early_but_keeps_planned_ones(engine, clock, roster, silence):
-    now_active = silence()
+    now_active = silence(starts=-180)
     next_week = silence(starts=60 * 24 * 7, reason="short stay")
     with Session(engine) as session:
         assert end_silences_on_activity(session=session, household_id="h1", now=clock.now()) == 1
@@ -125,10 +125,19 @@ def test_activity_ends_active_silences_early_but_keeps_planned_ones(engine, cloc
         assert [s.id for s in active_silences(session, "h1", later)] == [next_week]
 
 
+def test_activity_just_after_a_silence_starts_is_the_resident_leaving_and_ends_nothing(
+    engine, clock, roster, silence
+):
+    silence(starts=-30)
+    with Session(engine) as session:
+        assert end_silences_on_activity(session=session, household_id="h1", now=clock.now()) == 0
+        assert len(active_silences(session, "h1", clock.now())) == 1
+
+
 def test_a_silence_ended_by_activity_lets_a_held_incident_go_on_within_15_minutes(
     engine, clock, roster, sms, open_for, tick, silence
 ):
-    silence()
+    silence(starts=-180)
     open_for()
     tick()
     tick(minutes=5)

@@ -121,6 +121,7 @@ def test_a_crash_part_way_through_detection_loses_no_household_and_doubles_none(
     loaded_app, monkeypatch
 ):
     import watch.detect as detect_module
+    from watch.app import _AppIncidentHooks
 
     app = loaded_app
     app.clock.set((START + pd.Timedelta(days=7)).to_pydatetime())
@@ -140,8 +141,7 @@ def test_a_crash_part_way_through_detection_loses_no_household_and_doubles_none(
             now=app.clock.now(),
             data_grace=timedelta(0),
             households_per_transaction=1,
-            open_incident=lambda *a: None,
-            close_incident=lambda *a: None,
+            hooks=_AppIncidentHooks(),
         )
     monkeypatch.setattr(detect_module, "upsert", real_upsert)
     with Session(app.engine) as session:
@@ -175,3 +175,29 @@ def test_every_step_and_message_is_in_the_incident_timeline(loaded_app, town):
     assert kinds[0] == "opened"
     assert kinds.count("step") >= 2, "resident's step, then family's"
     assert kinds.count("sent") >= 2
+
+
+def test_a_silence_ends_early_when_the_household_is_active_again(loaded_app):
+    from data.tables.silences import Silence
+    from notify.silences import create_silence
+
+    app = loaded_app
+    starts = (START + pd.Timedelta(days=5)).to_pydatetime()
+    with Session(app.engine) as session:
+        create_silence(
+            session=session,
+            household_id="H002",
+            reason="staying with family",
+            starts_at=starts,
+            ends_at=starts + timedelta(days=10),
+            created_by="staff:test",
+            now=starts,
+        )
+        session.commit()
+    app.clock.set(starts)
+    walk(app, START + pd.Timedelta(days=7), timedelta(hours=6), escalate=False)
+    with Session(app.engine) as session:
+        silence = session.exec(select(Silence)).one()
+    # The resident never left (the simulation kept them home): activity ends the silence.
+    assert silence.ended_reason == "activity resumed"
+    assert starts + timedelta(hours=2) <= silence.ended_early_at <= starts + timedelta(days=2)

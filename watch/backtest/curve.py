@@ -45,11 +45,14 @@ class ScoreTrace:
 
 
 def default_thresholds(traces: Sequence[ScoreTrace], *own: float, points: int = 30) -> np.ndarray:
-    """Thresholds spread over the upper tail of the positive scores, plus the detector's own."""
+    """Thresholds over the upper tail of the positive scores, an even grid from half the lowest
+    to three times the highest of the detector's own thresholds, and those thresholds."""
     positive = np.concatenate([t.scores[t.scores > 0] for t in traces] or [np.zeros(0)])
     levels = 1 - np.logspace(-5.5, -0.3, points)
     grid = np.quantile(positive, levels) if positive.size else np.zeros(0)
-    values = np.r_[grid, [v for v in own if np.isfinite(v)]]
+    finite = [v for v in own if np.isfinite(v)]
+    even = np.linspace(min(finite) / 2, max(finite) * 3, points) if finite else np.zeros(0)
+    values = np.r_[grid, even, finite]
     return np.unique(np.round(values.astype(float), 4))
 
 
