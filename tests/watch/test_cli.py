@@ -12,8 +12,17 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "command",
-    [["init"], ["ingest", "readings"], ["ingest", "tv"], ["ingest", "roster"], ["detect"],
-     ["escalate"], ["status"], ["serve"], ["demo"]],
+    [
+        ["init"],
+        ["ingest", "readings"],
+        ["ingest", "tv"],
+        ["ingest", "roster"],
+        ["detect"],
+        ["escalate"],
+        ["status"],
+        ["serve"],
+        ["demo"],
+    ],
 )
 def test_every_command_explains_itself_with_an_example(command):
     result = runner.invoke(app, [*command, "--help"])
@@ -25,8 +34,12 @@ def test_an_operator_loads_a_roster_and_a_file_with_bad_rows_and_sees_each_reaso
     database, town, tmp_path
 ):
     url = ["--database-url", database.url]
-    assert runner.invoke(app, ["ingest", "roster", str(town.households), str(town.contacts),
-                               *url]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["ingest", "roster", str(town.households), str(town.contacts), *url]
+        ).exit_code
+        == 0
+    )
     mixed = tmp_path / "mixed.csv"
     mixed.write_text(
         "household_id,timestamp,kwh\n"
@@ -39,8 +52,11 @@ def test_an_operator_loads_a_roster_and_a_file_with_bad_rows_and_sees_each_reaso
     )
     result = runner.invoke(app, ["ingest", "readings", str(mixed), *url])
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
-            for line in result.output.splitlines() if line.count("│") == 3}
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") == 3
+    }
     assert rows["3"].startswith("kwh 'lots' is not a number")
     assert rows["4"].startswith("unknown household")
     assert rows["5"].startswith("timestamp has no UTC offset")

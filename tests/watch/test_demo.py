@@ -12,7 +12,10 @@ import pytest
 def test_the_demo_finds_the_sample_collapses_and_shows_the_messages(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "watch.cli", "demo", "--workdir", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
