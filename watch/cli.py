@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from watch.backtest.command import backtest as backtest_command
 from watch.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -233,6 +234,10 @@ def demo(
     result = run_demo(workdir=workdir, progress=console)
     # Piped into a file or a pager, rich would squeeze the tables to 80 columns.
     render_demo(console if console.is_terminal else Console(width=150), result)
+
+
+# The backtest's interface is stable (other tools call it), so it lives in its own module.
+app.command("backtest")(backtest_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ runner = CliRunner()
         ["escalate"],
         ["status"],
         ["serve"],
+        ["backtest"],
         ["demo"],
     ],
 )
