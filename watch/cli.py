@@ -195,6 +195,25 @@ def status(config: ConfigOption = None, database_url: DatabaseOption = None) -> 
 
 
 @app.command()
+def timeline(
+    incident_id: Annotated[int, typer.Argument(help="The incident's number.")],
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show an incident's audit trail: every step, message, delivery, reply and outcome.
+
+    Example: areawatch timeline 12
+    """
+    from watch.app import App
+    from watch.views import render_timeline
+
+    application = App.from_settings(_settings(config, database_url))
+    if not render_timeline(console, application.engine, incident_id):
+        console.print(f"[red]No incident {incident_id}.[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

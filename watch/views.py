@@ -15,7 +15,17 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from data.tables import Contact, Household, Incident, IncidentEvent, Ingest, Notification, Reading
+from data.tables import (
+    Contact,
+    Household,
+    Incident,
+    IncidentEvent,
+    Ingest,
+    Notification,
+    Organisation,
+    Reading,
+)
+from notify.budget import sms_budget_status
 from notify.channels.base import mask_phone
 
 
@@ -30,6 +40,7 @@ class StatusSnapshot:
     silent_households: list[tuple[Household, datetime | None]]
     ingests: list[Ingest]
     pending_messages: int
+    sms_budgets: list[tuple[Organisation, int, int | None]]
 
 
 def collect_status(engine: Engine, now: datetime, silent_after: timedelta = timedelta(hours=6)):
@@ -54,12 +65,16 @@ def collect_status(engine: Engine, now: datetime, silent_after: timedelta = time
             or last_reading[household.id] < now - silent_after
         ]
         ingests = session.exec(select(Ingest).order_by(Ingest.id.desc()).limit(10)).all()
+        budgets = [
+            (organisation, *sms_budget_status(session, organisation.id, now))
+            for organisation in session.exec(select(Organisation).order_by(Organisation.id))
+        ]
         pending = session.exec(
             select(func.count())
             .select_from(Notification)
             .where(Notification.status.in_(["pending", "sending"]))
         ).one()
-    return StatusSnapshot(now, list(open_incidents), silent, list(ingests), pending)
+    return StatusSnapshot(now, list(open_incidents), silent, list(ingests), pending, budgets)
 
 
 def render_status(console: Console, status: StatusSnapshot) -> None:
@@ -97,6 +112,12 @@ def render_status(console: Console, status: StatusSnapshot) -> None:
         )
     console.print(ingests)
     console.print(f"Messages waiting to be sent: {status.pending_messages}")
+    budgets = Table(title="SMS this month (segments)")
+    for column in ("organisation", "used", "budget"):
+        budgets.add_column(column)
+    for organisation, used, budget in status.sms_budgets:
+        budgets.add_row(organisation.id, str(used), "unlimited" if budget is None else str(budget))
+    console.print(budgets)
 
 
 def incident_timeline(session: Session, incident_id: int) -> list[IncidentEvent]:
@@ -205,3 +226,39 @@ def render_demo(console: Console, result) -> None:  # noqa: ANN001  (watch.demo.
         f"--labels {result.workdir / 'sample' / 'labels.csv'} --alerts-out alerts.csv\n"
         f"  the sample files are in {result.workdir / 'sample'}"
     )
+
+
+def render_timeline(console: Console, engine: Engine, incident_id: int) -> bool:
+    """Print one incident and its events; False when there is no such incident."""
+    with Session(engine) as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            return False
+        household = session.get(Household, incident.household_id)
+        zone = household.timezone if household else "Asia/Tokyo"
+        contacts = {
+            c.id: c
+            for c in session.exec(
+                select(Contact).where(Contact.household_id == incident.household_id)
+            )
+        }
+        events = incident_timeline(session, incident_id)
+    console.print(
+        f"Incident {incident.id}: {incident.household_id} {incident.kind} ({incident.status}"
+        f"{', ' + incident.outcome if incident.outcome else ''}), opened "
+        f"{local(incident.opened_at, zone)}: {incident.reason}",
+        highlight=False,
+    )
+    table = Table()
+    for column in ("time", "event", "who", "detail"):
+        table.add_column(column)
+    for event in events:
+        detail = ", ".join(f"{k}={v}" for k, v in (event.detail or {}).items() if v is not None)
+        table.add_row(
+            local(event.at, zone),
+            event.kind,
+            contact_label(contacts.get(event.contact_id)) if event.contact_id else "",
+            detail,
+        )
+    console.print(table)
+    return True

@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 
 from watch.cli import app
 
+app_cli = app
+
 runner = CliRunner()
 
 
@@ -22,6 +24,7 @@ runner = CliRunner()
         ["status"],
         ["serve"],
         ["backtest"],
+        ["timeline"],
         ["demo"],
     ],
 )
@@ -87,3 +90,30 @@ def test_a_mistake_in_the_settings_file_is_explained(tmp_path):
     result = runner.invoke(app, ["detect", "--config", str(config)])
     assert result.exit_code == 2
     assert "channel must be" in result.output
+
+
+def test_staff_read_an_incidents_audit_trail_with_phones_masked(loaded_app, database, town):
+    from datetime import timedelta
+
+    import pandas as pd
+    from sqlmodel import Session, select
+
+    from data.tables import Incident
+    from tests.watch.conftest import ONSET, START, walk
+
+    app = loaded_app
+    app.clock.set(START.to_pydatetime())
+    walk(app, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
+    walk(app, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30))
+    with Session(app.engine) as session:
+        incident = session.exec(select(Incident)).first()
+    result = runner.invoke(
+        app=app_cli, args=["timeline", str(incident.id), "--database-url", database.url]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Incident {incident.id}: {town.collapsed}" in result.output
+    for kind in ("opened", "step", "message", "sent"):
+        assert kind in result.output
+    assert "+8190000" not in result.output
+    missing = runner.invoke(app_cli, ["timeline", "999999", "--database-url", database.url])
+    assert missing.exit_code == 1
