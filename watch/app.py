@@ -68,7 +68,9 @@ class App:
             engine=self.engine,
             now=self.clock.now(),
             data_grace=timedelta(minutes=self.settings.detection.data_grace_minutes),
-            hooks=_AppIncidentHooks(),
+            hooks=_AppIncidentHooks(
+                Path(self.settings.policies_dir) if self.settings.policies_dir else None
+            ),
         )
 
     # -- escalate ---------------------------------------------------------------------------
@@ -86,6 +88,9 @@ class App:
 class _AppIncidentHooks:
     """Detection's view of incidents: notify's engine, policies and silences."""
 
+    def __init__(self, policies_dir: Path | None = None) -> None:
+        self.policies_dir = policies_dir
+
     def open(
         self, session: Session, household: Household, verdict: Verdict, now: datetime
     ) -> int | None:
@@ -101,7 +106,7 @@ class _AppIncidentHooks:
             score=verdict.score,
             since=verdict.since,
             now=now,
-            policy=policy_named(household.policy),
+            policy=policy_named(household.policy, self.policies_dir),
         )
         return incident.id if created else None
 

@@ -194,6 +194,30 @@ def status(config: ConfigOption = None, database_url: DatabaseOption = None) -> 
     render_status(console, application.status())
 
 
+@app.command("check-policy")
+def check_policy(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+) -> None:
+    """Validate escalation policy files (TOML) and show their steps.
+
+    Example: areawatch check-policy policies/default.toml
+    """
+    from notify.policy import PolicyError, load_policy
+
+    failed = False
+    for path in files:
+        try:
+            policy = load_policy(path)
+        except PolicyError as error:
+            console.print(f"[red]{path}: {error}[/red]")
+            failed = True
+            continue
+        steps = ", ".join(f"{s.kind.value} (wait {s.wait} min)" for s in policy.steps)
+        console.print(f"{path}: policy {policy.name!r} is valid: {steps}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def timeline(
     incident_id: Annotated[int, typer.Argument(help="The incident's number.")],

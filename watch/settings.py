@@ -39,6 +39,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     timezone: str = "Asia/Tokyo"
     channel: str = "console"  # console | sms
+    # Escalation policies as <name>.toml; households name theirs in the roster's policy column.
+    policies_dir: str | None = None
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
 
@@ -54,7 +56,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             raise SettingsError(f"settings file {path} does not exist") from error
         except tomllib.TOMLDecodeError as error:
             raise SettingsError(f"settings file {path} is not valid TOML: {error}") from error
-    known = {"database_url", "timezone", "channel", "detection", "twilio"}
+    known = {"database_url", "timezone", "channel", "policies_dir", "detection", "twilio"}
     unknown = set(raw) - known
     if unknown:
         raise SettingsError(
@@ -76,6 +78,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         ),
         timezone=environ.get("AREAWATCH_TIMEZONE", raw.get("timezone", "Asia/Tokyo")),
         channel=environ.get("AREAWATCH_CHANNEL", raw.get("channel", "console")),
+        policies_dir=environ.get("AREAWATCH_POLICIES_DIR", raw.get("policies_dir")),
         detection=detection,
         twilio=TwilioSettings(**twilio_raw),
     )
@@ -112,5 +115,7 @@ def _validate(settings: Settings) -> None:
                 "channel 'sms' needs Twilio credentials: set TWILIO_ACCOUNT_SID, "
                 "TWILIO_AUTH_TOKEN and AREAWATCH_TWILIO_FROM (missing: " + ", ".join(missing) + ")"
             )
+    if settings.policies_dir is not None and not Path(settings.policies_dir).is_dir():
+        raise SettingsError(f"policies_dir {settings.policies_dir!r} is not a folder")
     if settings.detection.data_grace_minutes < 0:
         raise SettingsError("detection.data_grace_minutes must be >= 0")

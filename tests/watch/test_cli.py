@@ -25,6 +25,7 @@ runner = CliRunner()
         ["serve"],
         ["backtest"],
         ["timeline"],
+        ["check-policy"],
         ["demo"],
     ],
 )
@@ -117,3 +118,61 @@ def test_staff_read_an_incidents_audit_trail_with_phones_masked(loaded_app, data
     assert "+8190000" not in result.output
     missing = runner.invoke(app_cli, ["timeline", "999999", "--database-url", database.url])
     assert missing.exit_code == 1
+
+
+def test_a_policy_file_with_a_mistake_is_refused_with_the_reason(tmp_path):
+    good = tmp_path / "town.toml"
+    good.write_text(
+        'name = "town"\n[[steps]]\nkind = "notify_resident"\nwait = 10\n', encoding="utf-8"
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[[steps]]\nkind = "notify_cat"\nwait = 5\n', encoding="utf-8")
+    assert runner.invoke(app, ["check-policy", str(good)]).exit_code == 0
+    result = runner.invoke(app, ["check-policy", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert "unknown step kind 'notify_cat'" in result.output
+
+
+def test_a_household_gets_the_policy_its_roster_row_names_frozen_on_its_incident(
+    database, town, tmp_path, channel
+):
+    from datetime import timedelta
+
+    import pandas as pd
+    from sqlmodel import Session, select
+
+    from data.tables import Household, Incident
+    from tests.watch.conftest import DAYS, ONSET, START, walk
+    from watch.app import App
+    from watch.clock import FrozenClock
+    from watch.settings import Settings
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "town.toml").write_text(
+        'name = "town"\n[[steps]]\nkind = "notify_staff"\nwait = 10\n', encoding="utf-8"
+    )
+    app = App.from_settings(
+        Settings(database_url=database.url, policies_dir=str(policies)),
+        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
+        channels={"sms": channel, "console": channel},
+    )
+    for kind, path in (
+        ("roster", town.households),
+        ("roster", town.contacts),
+        ("readings", town.readings),
+        ("tv", town.tv),
+    ):
+        app.ingest(kind, path)
+    with Session(app.engine) as session:
+        household = session.get(Household, town.collapsed)
+        household.policy = "town"
+        session.add(household)
+        session.commit()
+    app.clock.set(START.to_pydatetime())
+    walk(app, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
+    walk(app, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30), escalate=False)
+    with Session(app.engine) as session:
+        incident = session.exec(select(Incident)).one()
+    assert incident.policy_snapshot["name"] == "town"
+    assert [s["kind"] for s in incident.policy_snapshot["steps"]] == ["notify_staff"]
