@@ -133,18 +133,25 @@ class _AppIncidentHooks:
 def _channels_for(settings: Settings) -> dict[str, Channel]:
     if settings.channel == "sms":
         from notify.channels.twilio_sms import TwilioSmsChannel
+        from notify.channels.twilio_voice import TwilioVoiceChannel
 
         twilio = settings.twilio
-        return {
-            "sms": TwilioSmsChannel(
-                account_sid=twilio.account_sid,
-                auth_token=twilio.auth_token,
-                from_number=twilio.from_number,
-                base_url=twilio.base_url,
-                status_callback=twilio.status_callback,
-            )
+        common = {
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "from_number": twilio.from_number,
+            "base_url": twilio.base_url,
+            "status_callback": twilio.status_callback,
         }
-    return {"sms": ConsoleChannel(), "console": ConsoleChannel()}
+        # Keypresses come back to our own webhook, at the address Twilio already calls.
+        callback = twilio.status_callback
+        gather = callback.rsplit("/twilio/", 1)[0] + "/twilio/voice/gather" if callback else None
+        return {
+            "sms": TwilioSmsChannel(**common),
+            "voice": TwilioVoiceChannel(**common, gather_url=gather),
+            "console": ConsoleChannel(),
+        }
+    return {"sms": ConsoleChannel(), "voice": ConsoleChannel(), "console": ConsoleChannel()}
 
 
 def _header(path: Path) -> set[str]:
