@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from data.tables import DetectorCheckpoint, Finding, Household, Reading, TvEvent
 from data.upsert import upsert
@@ -157,26 +157,36 @@ def batched(items: list, size: int):  # noqa: ANN201  (itertools.batched is Pyth
 
 
 def _load_new_data(engine: Engine, cursors: dict, now: datetime):
-    """Readings and TV events after the oldest cursor, grouped by household."""
-    known = [c for c in cursors.values() if c is not None]
-    oldest = min(known) if known and None not in cursors.values() else None
+    """Readings and TV events after each household's cursor, grouped by household.
+
+    Households are asked for in batches with ``household_id IN (...)`` and a time range, which
+    both databases answer from the primary key (household, time): no second index on time is
+    needed, so ingest stays fast.
+    """
     readings: dict[str, list] = defaultdict(list)
     tv_events: dict[str, list] = defaultdict(list)
     with Session(engine) as session:
-        query = select(
-            Reading.household_id, Reading.interval_end, Reading.kwh, Reading.interval_minutes
-        ).where(Reading.interval_end <= now)
-        if oldest is not None:
-            query = query.where(Reading.interval_end > oldest)
-        for household_id, end, kwh, minutes in session.exec(query.order_by(Reading.interval_end)):
-            cursor = cursors.get(household_id)
-            if cursor is None or end > cursor:
-                readings[household_id].append((end, kwh, minutes))
-        tv_query = select(TvEvent.household_id, TvEvent.at, TvEvent.event).where(TvEvent.at <= now)
-        if oldest is not None:
-            tv_query = tv_query.where(TvEvent.at > oldest - SLOT)
-        for household_id, at, event in session.exec(tv_query.order_by(TvEvent.at)):
-            tv_events[household_id].append((at, event))
+        for ids in batched(sorted(cursors), 500):
+            known = [cursors[i] for i in ids if cursors[i] is not None]
+            oldest = min(known) if len(known) == len(ids) else None
+            query = select(
+                Reading.household_id, Reading.interval_end, Reading.kwh, Reading.interval_minutes
+            ).where(col(Reading.household_id).in_(ids), Reading.interval_end <= now)
+            tv_query = select(TvEvent.household_id, TvEvent.at, TvEvent.event).where(
+                col(TvEvent.household_id).in_(ids), TvEvent.at <= now
+            )
+            if oldest is not None:
+                query = query.where(Reading.interval_end > oldest)
+                tv_query = tv_query.where(TvEvent.at > oldest - SLOT)
+            order = (Reading.household_id, Reading.interval_end)
+            for household_id, end, kwh, minutes in session.exec(query.order_by(*order)):
+                cursor = cursors[household_id]
+                if cursor is None or end > cursor:
+                    readings[household_id].append((end, kwh, minutes))
+            for household_id, at, event in session.exec(
+                tv_query.order_by(TvEvent.household_id, TvEvent.at)
+            ):
+                tv_events[household_id].append((at, event))
     return readings, tv_events
 
 
