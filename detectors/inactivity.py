@@ -24,6 +24,8 @@ from detectors.base import Detector, Interval
 _PRIOR_NIGHT_HOURS = frozenset({21, 22, 23, 0, 1, 2, 3, 4})
 _PRIOR_WAKE_HOUR = 7.0
 _MIN_SURVIVAL = 1e-12  # so the score stays finite (at most 12)
+#: Outcomes by which people vouch that a flagged stretch was ordinary life, so it may be learned.
+VOUCHING_OUTCOMES = frozenset({"fine", "away", "false_alarm"})
 
 
 class QuietStretchDetector(Detector):
@@ -47,7 +49,9 @@ class QuietStretchDetector(Detector):
 
     Never learns from what it flagged: a stretch whose score reached ``alert_threshold`` is not
     added to the history (river's ``protect_anomaly_detector``), so a week of silence does not
-    teach the model that silence is normal.
+    teach the model that silence is normal. Unless people vouch for it: ``learn_outcome`` with
+    ``fine``, ``away`` or ``false_alarm`` makes the flagged stretch learnable again, so a home
+    that is often out all day stops alerting once its outings have been answered a few times.
 
     Parameters
     ----------
@@ -68,6 +72,10 @@ class QuietStretchDetector(Detector):
         The weight of the other day type's stretches (weekday for a weekend and vice versa).
     noise_factor, min_step_kwh
         Passed to ``ActivityEvidence``: what counts as a person.
+    vouched_grace_hours
+        A stretch vouched for by ``learn_outcome`` is learned as at most its length when the
+        answer came plus this much: an answer says the resident was fine then, not that what
+        followed in the same quiet stretch was ordinary.
 
     Notes
     -----
@@ -103,8 +111,9 @@ class QuietStretchDetector(Detector):
         relative_bandwidth: float = 0.1,
         stuck_weight: float = 0.5,
         other_day_weight: float = 0.5,
-        noise_factor: float = 2.0,
-        min_step_kwh: float = 0.03,
+        noise_factor: float = 1.5,
+        min_step_kwh: float = 0.02,
+        vouched_grace_hours: float = 6.0,
     ) -> None:
         self.timezone = timezone
         self.watch_threshold = watch_threshold
@@ -119,6 +128,7 @@ class QuietStretchDetector(Detector):
         self.other_day_weight = other_day_weight
         self.noise_factor = noise_factor
         self.min_step_kwh = min_step_kwh
+        self.vouched_grace_hours = vouched_grace_hours
 
     # -- state -------------------------------------------------------------------------------
 
@@ -134,6 +144,10 @@ class QuietStretchDetector(Detector):
         # How often each local hour has a raised load, to judge whether a stuck load is unusual.
         self._raised_rate = np.full(24, 0.5)
         self._flagged = False
+        # (start, quiet minutes then) of the present stretch if people vouched for it.
+        self._vouched: tuple[datetime, float] | None = None
+        # The last flagged stretch that ended unlearned, (start, hours): an answer may come late.
+        self._unlearned: tuple[datetime, float] | None = None
         # The first stretch began before we saw anything: its length is unknown, do not learn it.
         self._learnable = False
 
@@ -206,9 +220,20 @@ class QuietStretchDetector(Detector):
             score *= 1.0 + self.stuck_weight * min(1.0, stretch.stuck_minutes / 120) * unusual
         return score
 
+    def _scored(self, x: Interval) -> tuple[Stretch, float]:
+        # score_one then learn_one on the same interval is the usual call pattern: compute the
+        # survival once. Only learning changes the state, and learning clears the cache.
+        cached = getattr(self, "_last_scored", None)
+        if cached is not None and (cached[0] is x or cached[0] == x):
+            return cached[1], cached[2]
+        stretch = self._peek(x)
+        score = self._score(x, stretch)
+        self._last_scored = (x, stretch, score)
+        return stretch, score
+
     def score_one(self, x: Interval) -> float:
         """How unusual the quiet stretch is at ``x.end`` (0.0 when ``x`` shows a person)."""
-        return self._score(x, self._peek(x))
+        return self._scored(x)[1]
 
     def usual_hours(self, start: datetime, quantile: float = 0.9) -> float | None:
         """Within how many hours stretches that began like ``start`` usually ended (None: no
@@ -245,22 +270,70 @@ class QuietStretchDetector(Detector):
 
     def learn_one(self, x: Interval) -> None:
         """Count ``x`` into the present stretch; a stretch that ends goes into the history
-        unless it was flagged (its score reached ``alert_threshold``)."""
-        stretch = self._peek(x)
-        if self._score(x, stretch) >= self.alert_threshold:
+        unless it was flagged (its score reached ``alert_threshold``) and nobody vouched for it."""
+        stretch, score = self._scored(x)
+        self._last_scored = None  # the state changes below
+        if score >= self.alert_threshold:
             self._flagged = True
-        if not self._flagged and x.kwh is not None:
+        vouched = self._vouched is not None and self._vouched[0] == self._tracker.since
+        if (not self._flagged or vouched) and x.kwh is not None:
             hour = self._local(x.end).hour
             raised = float(self._tracker.evidence.is_raised(x))
             self._raised_rate[hour] += 0.05 * (raised - self._raised_rate[hour])
         ended = self._tracker.advance(x)
         if ended is None:
             return
-        if self._learnable and not self._flagged:
-            start_bin = self.start_bin(ended.since)
-            self._durations[start_bin, self._next_slot[start_bin] % self.history_per_bin] = (
-                ended.quiet_minutes / 60
-            )
-            self._next_slot[start_bin] += 1
+        hours = ended.quiet_minutes / 60
+        if self._learnable and self._flagged and vouched and self._vouched is not None:
+            hours = min(hours, self._vouched[1] / 60 + self.vouched_grace_hours)
+        if self._learnable and (not self._flagged or vouched):
+            self._remember(ended.since, hours)
+        elif self._learnable:
+            self._unlearned = (ended.since, hours)
         self._flagged = False
+        self._vouched = None
         self._learnable = True
+
+    def _remember(self, since: datetime, hours: float) -> None:
+        start_bin = self.start_bin(since)
+        self._durations[start_bin, self._next_slot[start_bin] % self.history_per_bin] = hours
+        self._next_slot[start_bin] += 1
+
+    def learn_outcome(self, since: datetime, outcome: str) -> None:
+        """Learn what people said about the flagged stretch that began at ``since``.
+
+        ``fine``, ``away`` and ``false_alarm`` vouch that it was ordinary life: the stretch is
+        added to the history when it ends, as at most its length now plus
+        ``vouched_grace_hours`` (or at once, if it already ended and was the last one left
+        out). ``needed_help`` and any other outcome keep it out. An answer about an older
+        stretch, or about the first stretch (its length is unknown), changes nothing.
+
+        Examples
+        --------
+        A day out from 09:30 to 21:30 in a new home is flagged; one resident answers "fine". Then
+        a stretch of 11 h from 09:30 scores (``-log10`` survival) as ordinary for them only:
+
+        >>> from datetime import UTC, datetime, timedelta
+        >>> def day_out(detector: QuietStretchDetector, answer: str | None) -> None:
+        ...     t = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+        ...     for i in range(48):  # busy (a step every half hour) except 09:30-21:00
+        ...         x = Interval(t + timedelta(minutes=30 * (i + 1)), 0.1 + 0.3 * (i % 2))
+        ...         x = Interval(x.end, 0.1) if 3 <= i < 26 else x
+        ...         if answer and detector.severity(detector.score_one(x)) == "alert":
+        ...             detector.learn_outcome(detector.quiet_since(x), answer)
+        ...         detector.learn_one(x)
+        >>> vouched, unanswered = QuietStretchDetector("UTC"), QuietStretchDetector("UTC")
+        >>> day_out(vouched, "fine"), day_out(unanswered, None)
+        (None, None)
+        >>> morning = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
+        >>> [round(-math.log10(d.survival(morning, 11.0)), 1) for d in (vouched, unanswered)]
+        [0.4, 3.7]
+        """
+        if outcome not in VOUCHING_OUTCOMES:
+            return
+        self._init_state()
+        if self._tracker.since == since and self._learnable:
+            self._vouched = (since, self._tracker.quiet_minutes)
+        elif self._unlearned is not None and self._unlearned[0] == since:
+            self._remember(*self._unlearned)
+            self._unlearned = None

@@ -35,7 +35,7 @@ from notify.budget import BUDGET_EXHAUSTED, BudgetGuard, alert_budget_exhausted_
 from notify.channels.base import Channel, ChannelError, Message, SendResult
 from notify.crashpoints import crash_point
 from notify.operators import disable_contact
-from notify.planner import live_asks_at
+from notify.planner import address_on, live_asks_at
 from notify.timeline import add_event
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,10 @@ def _ask_provider_log(
                 )
             ).all()
         )
-    message = Message(notification_id=n.id, to=contact.phone, body=n.body, purpose=n.purpose)
+    to = address_on(contact, n.channel)
+    if to is None:
+        return None
+    message = Message(notification_id=n.id, to=to, body=n.body, purpose=n.purpose)
     try:
         found = find_sent(message, claimed_at - PROVIDER_CLOCK_SKEW, recorded)
     except ChannelError:
@@ -209,7 +212,8 @@ def _record_failure(
             code=error.code,
             permanent=error.permanent,
         )
-        if error.permanent:
+        # A refused email address says nothing about the phone: the contact stays in use.
+        if error.permanent and n.channel != "email":
             disable_contact(session, n, code=error.code, reason=f"{error} ({n.channel})", now=now)
         session.flush()
         move_on_if_nobody_left(session, n, now)
@@ -317,9 +321,14 @@ def _deliver_one(
     report: DeliveryReport,
 ) -> None:
     channel = channels.get(n.channel)
-    if channel is None or (contact is not None and contact.disabled_at is not None):
-        # Nothing to try: the channel is not configured here, or the number proved invalid.
-        reason = "contact is disabled" if channel else f"channel {n.channel!r} not configured"
+    to = "operator" if contact is None else address_on(contact, n.channel)
+    if channel is None or to is None or (contact is not None and contact.disabled_at is not None):
+        # Nothing to try: the channel is not configured here, the number proved invalid, or
+        # the address was removed from the roster after the message was planned.
+        if channel is None:
+            reason = f"channel {n.channel!r} not configured"
+        else:
+            reason = "contact is disabled" if to is not None else f"no address for {n.channel}"
         if _fail_unsent(engine, n, reason, now):
             report.failed += 1
         return
@@ -339,7 +348,6 @@ def _deliver_one(
     if not _claim(engine, n, now):
         return  # another worker has it
     crash_point("after_sending_claim")
-    to = contact.phone if contact is not None else "operator"
     language = contact.language if contact is not None else "ja"
     message = Message(
         notification_id=n.id, to=to, body=n.body, purpose=n.purpose, language=language

@@ -115,6 +115,10 @@ class StepContext:
             incident_id=self.incident.id,
         )
         for channel in step.channels:
+            if address_on(contact, channel) is None:
+                # Asked on the step's other channels; the trail says this one could not reach.
+                self.event("no_address", contact.id, index=index, channel=channel)
+                continue
             self.plan.notifications.append(
                 NotificationDraft(contact.id, index, purpose, step.kind.value, channel, body)
             )
@@ -130,12 +134,20 @@ def _candidates(ctx: StepContext, step: Step, index: int, *, exclude_done: bool)
     return sorted(pool, key=lambda c: (c.priority, c.id))
 
 
+def address_on(contact: Contact, channel: str) -> str | None:
+    """Where ``channel`` reaches ``contact``: the email address for ``email``, else the phone."""
+    return contact.email if channel == "email" else contact.phone
+
+
 def _reachable(ctx: StepContext, step: Step, index: int, pool: list[Contact]) -> list[Contact]:
-    if step.kind in QUIET_HOURS_EXEMPT:
-        return pool
     reachable = []
     for contact in pool:
-        if in_quiet_hours(contact.quiet_start, contact.quiet_end, ctx.household.timezone, ctx.now):
+        if not any(address_on(contact, channel) for channel in step.channels):
+            # E.g. an email-only step and no email on file: asking would send nothing.
+            ctx.event("skipped", contact.id, index=index, reason="no_address")
+        elif step.kind not in QUIET_HOURS_EXEMPT and in_quiet_hours(
+            contact.quiet_start, contact.quiet_end, ctx.household.timezone, ctx.now
+        ):
             ctx.event("skipped", contact.id, index=index, reason="quiet_hours")
         else:
             reachable.append(contact)

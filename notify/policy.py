@@ -51,7 +51,7 @@ STEP_ROLE: dict[StepKind, ContactRole] = {
     StepKind.repeat_staff: ContactRole.staff,
 }
 QUIET_HOURS_EXEMPT = frozenset({StepKind.notify_staff, StepKind.repeat_staff})
-KNOWN_CHANNELS = frozenset({"sms", "voice", "console"})
+KNOWN_CHANNELS = frozenset({"sms", "voice", "console", "email"})
 
 
 class PolicyError(ValueError):

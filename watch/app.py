@@ -10,15 +10,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from data.db import init_db, make_engine
 from data.tables import Household
 from notify.channels.base import Channel
 from notify.channels.console import ConsoleChannel
 from watch.clock import Clock, SystemClock
-from watch.detect import DetectReport, Verdict, run_detection
+from watch.detect import DetectReport, Outcome, Verdict, run_detection
 from watch.settings import Settings
+
+# Outcomes that mean "that was ordinary life"; needed_help and other keep the stretch unlearned.
+VOUCHED_OUTCOMES = ("fine", "away", "false_alarm")
+OUTCOME_MEMORY = timedelta(days=7)
 
 
 @dataclass
@@ -120,6 +124,39 @@ class _AppIncidentHooks:
 
         return silenced_households(session, now)
 
+    def vouched_outcomes(self, session: Session, now: datetime) -> dict[str, list[Outcome]]:
+        from data.tables import Incident, IncidentEvent
+
+        recent = session.exec(
+            select(Incident.id, Incident.household_id, Incident.since, Incident.outcome).where(
+                Incident.kind == "inactivity",
+                Incident.status == "resolved",
+                col(Incident.outcome).in_(VOUCHED_OUTCOMES),
+                col(Incident.resolved_at) >= now - OUTCOME_MEMORY,
+                col(Incident.since).is_not(None),
+            )
+        ).all()
+        if not recent:
+            return {}
+        # Only people vouch: an incident closed because activity resumed taught us nothing.
+        automatic = {
+            event.incident_id
+            for event in session.exec(
+                select(IncidentEvent).where(
+                    IncidentEvent.kind == "resolved",
+                    col(IncidentEvent.incident_id).in_([r[0] for r in recent]),
+                )
+            )
+            if (event.detail or {}).get("note") == "activity resumed"
+        }
+        by_household: dict[str, list[Outcome]] = {}
+        for incident_id, household_id, since, outcome in recent:
+            if incident_id not in automatic:
+                by_household.setdefault(household_id, []).append(
+                    Outcome(incident_id, since, outcome)
+                )
+        return by_household
+
     def activity_seen(
         self, session: Session, household: Household, activity_at: datetime, now: datetime
     ) -> None:
@@ -131,6 +168,7 @@ class _AppIncidentHooks:
 
 
 def _channels_for(settings: Settings) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {"console": ConsoleChannel()}
     if settings.channel == "sms":
         from notify.channels.twilio_sms import TwilioSmsChannel
         from notify.channels.twilio_voice import TwilioVoiceChannel
@@ -146,12 +184,24 @@ def _channels_for(settings: Settings) -> dict[str, Channel]:
         # Keypresses come back to our own webhook, at the address Twilio already calls.
         callback = twilio.status_callback
         gather = callback.rsplit("/twilio/", 1)[0] + "/twilio/voice/gather" if callback else None
-        return {
-            "sms": TwilioSmsChannel(**common),
-            "voice": TwilioVoiceChannel(**common, gather_url=gather),
-            "console": ConsoleChannel(),
-        }
-    return {"sms": ConsoleChannel(), "voice": ConsoleChannel(), "console": ConsoleChannel()}
+        channels["sms"] = TwilioSmsChannel(**common)
+        channels["voice"] = TwilioVoiceChannel(**common, gather_url=gather)
+    else:
+        channels["sms"] = channels["voice"] = ConsoleChannel()
+    smtp = settings.smtp
+    if smtp.host:
+        from notify.channels.email import EmailChannel
+
+        channels["email"] = EmailChannel(
+            host=smtp.host,
+            port=smtp.port,
+            sender=smtp.sender,
+            username=smtp.username,
+            password=smtp.password,
+            starttls=smtp.starttls,
+            timeout=smtp.timeout,
+        )
+    return channels
 
 
 def _header(path: Path) -> set[str]:

@@ -182,6 +182,78 @@ def escalate(config: ConfigOption = None, database_url: DatabaseOption = None) -
 
 
 @app.command()
+def pull(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Pull every configured source (drop folder) once, then stop.
+
+    Fails only if every source failed. Safe to overlap with itself and with ``areawatch run``.
+    Example: areawatch pull --config /etc/areawatch.toml
+    """
+    from watch.app import App
+    from watch.jobs import pull_all
+
+    application = App.from_settings(_settings(config, database_url))
+    reports = pull_all(application)
+    if not reports:
+        console.print("No sources configured ([[sources]] in the settings file).", markup=False)
+        return
+    table = Table(title="Pull")
+    for column in ("source", "loaded", "rejected", "waiting", "inserted", "quarantined", "error"):
+        table.add_column(column, justify="left" if column in ("source", "error") else "right")
+    for report in reports:
+        table.add_row(
+            report.source,
+            str(len(report.files_loaded)),
+            str(len(report.files_rejected)),
+            str(len(report.files_waiting)),
+            str(report.rows_inserted),
+            str(report.rows_quarantined),
+            report.error or ("busy: pulled by another process" if report.busy else ""),
+        )
+    console.print(table)
+    if all(report.failed for report in reports):
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_scheduler(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Run the scheduler in the foreground: pulls, detection, escalation, daily maintenance.
+
+    One per database; a second one refuses to start. Stop it with SIGTERM (systemd) or Ctrl-C:
+    the job in hand finishes first.
+    Example: areawatch run --config /etc/areawatch.toml
+    """
+    from watch.app import App
+    from watch.scheduler import LeaseHeld, run_service
+
+    application = App.from_settings(_settings(config, database_url))
+    try:
+        code = run_service(application)
+    except LeaseHeld as error:
+        console.print(f"[red]Not starting:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from error
+    if code:
+        console.print("[red]Stopped: another scheduler took over the lease.[/red]")
+    raise typer.Exit(code)
+
+
+@app.command()
+def maintain(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Delete ingest records and quarantined rows older than maintenance.retention_days.
+
+    Example: areawatch maintain
+    """
+    from watch.app import App
+    from watch.jobs import maintain as run_maintenance
+
+    report = run_maintenance(App.from_settings(_settings(config, database_url)))
+    console.print(
+        f"Maintenance: deleted {report.ingests_deleted} ingest records and "
+        f"{report.quarantined_rows_deleted} quarantined rows older than "
+        f"{report.retention_days} days."
+    )
+
+
+@app.command()
 def status(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """Show open incidents, households without data, and the last ingests.
 
@@ -281,6 +353,66 @@ def demo(
 
 # The backtest's interface is stable (other tools call it), so it lives in its own module.
 app.command("backtest")(backtest_command)
+
+
+# -- dashboard accounts ----------------------------------------------------------------------
+user_app = typer.Typer(help="Dashboard accounts for welfare staff.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+    organisation: Annotated[str, typer.Option(help="The organisation whose households it sees.")],
+    role: Annotated[str, typer.Option(help="admin | staff | viewer")] = "staff",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a dashboard user (prompts for the password unless --password-stdin).
+
+    Example: areawatch user add sato --organisation nerima --role staff
+    """
+    import sys
+
+    from sqlmodel import Session
+
+    from data.db import make_engine
+    from data.tables import Organisation, StaffRole
+    from watch.clock import SystemClock
+    from watch.web.auth import create_user
+
+    if role not in StaffRole.__members__:
+        console.print(f"[red]role must be one of {', '.join(StaffRole.__members__)}[/red]")
+        raise typer.Exit(2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(_settings(config, database_url).database_url)
+    try:
+        with Session(engine) as session:
+            if session.get(Organisation, organisation) is None:
+                console.print(f"[red]No organisation {organisation!r}.[/red]")
+                raise typer.Exit(2)
+            try:
+                create_user(
+                    session=session,
+                    organisation_id=organisation,
+                    username=username,
+                    password=password,
+                    role=role,
+                    now=SystemClock().now(),
+                )
+            except ValueError as error:
+                console.print(f"[red]{error}[/red]")
+                raise typer.Exit(2) from error
+            session.commit()
+    finally:
+        engine.dispose()
+    console.print(f"User {username} ({role}) added to {organisation}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

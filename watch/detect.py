@@ -52,6 +52,15 @@ class DetectReport:
     incidents_resolved: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What people said about an incident: fed back so the detector may learn the stretch."""
+
+    incident_id: int
+    since: datetime
+    outcome: str
+
+
 class IncidentHooks(Protocol):
     """What detection asks of the incident side; injected by the application so this module
     stays free of policy, silence and escalation details. All run in detection's transaction."""
@@ -66,6 +75,9 @@ class IncidentHooks(Protocol):
 
     def silenced(self, session: Session, now: datetime) -> set[str]:
         """Households with a silence active now (asked once per run)."""
+
+    def vouched_outcomes(self, session: Session, now: datetime) -> dict[str, list[Outcome]]:
+        """Recent inactivity incidents that people closed as ordinary life, by household."""
 
     def activity_seen(
         self, session: Session, household: Household, activity_at: datetime, now: datetime
@@ -85,6 +97,7 @@ def run_detection(
     with Session(engine) as session:
         households = session.exec(select(Household)).all()
         silenced = hooks.silenced(session, now)
+        outcomes = hooks.vouched_outcomes(session, now)
         checkpoints = {
             c.household_id: c
             for c in session.exec(
@@ -127,6 +140,7 @@ def run_detection(
                     tv_events=tv_events.get(household.id, []),
                     tv_state=state.tv,
                 )
+                _feed_back(state, outcomes.get(household.id, ()))
                 verdicts = _score(state, slots, household, now, session, report)
                 for verdict in verdicts:
                     _reconcile_incident(session, household, verdict, state, now, report, hooks)
@@ -148,6 +162,17 @@ def run_detection(
             upsert(session, DetectorCheckpoint, saved, key=["household_id", "detector"])
             session.commit()
     return report
+
+
+def _feed_back(state: HouseholdState, outcomes) -> None:  # noqa: ANN001
+    """Tell the detector, once per incident, what people found (a flagged outing, say)."""
+    fed = state.__dict__.setdefault("outcomes_fed", [])  # states pickled before this field
+    for outcome in outcomes:
+        if outcome.incident_id in fed:
+            continue
+        state.inactivity.learn_outcome(outcome.since, outcome.outcome)
+        fed.append(outcome.incident_id)
+    del fed[:-64]  # bounded: only recent incidents can still be answered
 
 
 def batched(items: list, size: int):  # noqa: ANN201  (itertools.batched is Python 3.12+)

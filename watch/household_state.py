@@ -34,6 +34,8 @@ class HouseholdState:
     tv: TvState = field(default_factory=TvState)
     inactivity_reported: Reported = field(default_factory=Reported)
     outage_reported: Reported = field(default_factory=Reported)
+    # Incidents whose outcome has been fed back to the detector (recent ones only).
+    outcomes_fed: list[int] = field(default_factory=list)
 
     @classmethod
     def new(cls, timezone: str) -> HouseholdState:

@@ -35,6 +35,54 @@ class TwilioSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """The ``email`` channel's mail server; the password comes from ``AREAWATCH_SMTP_PASSWORD``."""
+
+    host: str | None = None
+    port: int = 587
+    sender: str | None = None
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One ``[[sources]]`` table: where a utility or cable operator drops its files."""
+
+    name: str
+    path: str
+    kind: str  # readings | tv
+    type: str = "drop_folder"
+    # Minutes between pulls; a fraction is allowed (tests run on seconds).
+    every_minutes: float = 30
+    # A file modified less than this long ago may still be being written: left for next time.
+    settle_seconds: float = 10
+    archive: str = "archive"
+    rejected: str = "rejected"
+    # Zone for timestamps written without an offset; without it such rows are quarantined.
+    tz: str | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """``areawatch run``: the long-running service's timings and its single-instance lease."""
+
+    escalate_seconds: float = 60
+    heartbeat_seconds: float = 30
+    # A lease not heartbeated for this long belongs to a dead process and may be taken over.
+    lease_stale_seconds: float = 120
+    maintain_at: str = "03:00"  # local time (``timezone``)
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    # Ingest records and quarantined rows older than this are deleted by ``areawatch maintain``.
+    retention_days: int = 400
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     timezone: str = "Asia/Tokyo"
@@ -43,6 +91,10 @@ class Settings:
     policies_dir: str | None = None
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    sources: tuple[SourceSettings, ...] = ()
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -57,6 +109,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         except tomllib.TOMLDecodeError as error:
             raise SettingsError(f"settings file {path} is not valid TOML: {error}") from error
     known = {"database_url", "timezone", "channel", "policies_dir", "detection", "twilio"}
+    known |= {"sources", "scheduler", "maintenance", "smtp"}
     unknown = set(raw) - known
     if unknown:
         raise SettingsError(
@@ -72,6 +125,11 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     ]:
         if env in environ:
             twilio_raw[key] = environ[env]
+    smtp_raw = _section(raw, "smtp", SmtpSettings)
+    if "AREAWATCH_SMTP_PASSWORD" in environ:
+        smtp_raw["password"] = environ["AREAWATCH_SMTP_PASSWORD"]
+    if smtp_raw.get("host") and not smtp_raw.get("sender"):
+        raise SettingsError('[smtp] needs a sender address (sender = "watch@example.jp")')
     settings = Settings(
         database_url=environ.get(
             "AREAWATCH_DATABASE_URL", raw.get("database_url", DEFAULT_DATABASE_URL)
@@ -81,6 +139,10 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         policies_dir=environ.get("AREAWATCH_POLICIES_DIR", raw.get("policies_dir")),
         detection=detection,
         twilio=TwilioSettings(**twilio_raw),
+        smtp=SmtpSettings(**smtp_raw),
+        sources=_sources(raw.get("sources", [])),
+        scheduler=SchedulerSettings(**_scheduler_section(raw, environ)),
+        maintenance=MaintenanceSettings(**_section(raw, "maintenance", MaintenanceSettings)),
     )
     _validate(settings)
     return settings
@@ -95,6 +157,93 @@ def _section(raw: dict, name: str, cls: type) -> dict:
     if unknown:
         raise SettingsError(f"unknown keys in [{name}]: {sorted(unknown)}; known: {sorted(fields)}")
     return dict(section)
+
+
+_SCHEDULER_ENV = {
+    "escalate_seconds": "AREAWATCH_ESCALATE_SECONDS",
+    "heartbeat_seconds": "AREAWATCH_HEARTBEAT_SECONDS",
+    "lease_stale_seconds": "AREAWATCH_LEASE_STALE_SECONDS",
+}
+
+
+def _scheduler_section(raw: dict, environ: dict[str, str]) -> dict:
+    section = _section(raw, "scheduler", SchedulerSettings)
+    for key, env in _SCHEDULER_ENV.items():
+        if env in environ:
+            try:
+                section[key] = float(environ[env])
+            except ValueError as error:
+                raise SettingsError(f"{env} must be a number of seconds") from error
+    for key in _SCHEDULER_ENV:
+        if key in section and not _positive(section[key]):
+            raise SettingsError(f"scheduler.{key} must be a number > 0, not {section[key]!r}")
+    maintain_at = section.get("maintain_at", SchedulerSettings.maintain_at)
+    try:
+        hour, minute = (int(part) for part in str(maintain_at).split(":"))
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError
+    except ValueError as error:
+        raise SettingsError(f"scheduler.maintain_at must be HH:MM, not {maintain_at!r}") from error
+    return section
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _sources(raw_sources: object) -> tuple[SourceSettings, ...]:
+    if not isinstance(raw_sources, list):
+        raise SettingsError("sources must be written as [[sources]] tables")
+    fields = set(SourceSettings.__dataclass_fields__)
+    sources = []
+    for number, raw in enumerate(raw_sources, start=1):
+        where = f"[[sources]] #{number}"
+        if not isinstance(raw, dict):
+            raise SettingsError(f"{where} must be a table")
+        if isinstance(raw.get("name"), str):
+            where = f"source {raw['name']!r}"
+        unknown = set(raw) - fields
+        if unknown:
+            raise SettingsError(
+                f"unknown keys in {where}: {sorted(unknown)}; known: {sorted(fields)}"
+            )
+        missing = [key for key in ("name", "path", "kind") if key not in raw]
+        if missing:
+            raise SettingsError(f"{where} needs {', '.join(missing)}")
+        source = SourceSettings(**raw)
+        _validate_source(source, where)
+        sources.append(source)
+    names = [source.name for source in sources]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SettingsError(f"source names must be unique; repeated: {', '.join(repeated)}")
+    return tuple(sources)
+
+
+def _validate_source(source: SourceSettings, where: str) -> None:
+    if not isinstance(source.name, str) or not source.name.strip() or len(source.name) > 64:
+        raise SettingsError(f"{where}: name must be a non-empty text of at most 64 characters")
+    if source.type != "drop_folder":
+        raise SettingsError(f"{where}: type must be 'drop_folder', not {source.type!r}")
+    if source.kind not in {"readings", "tv"}:
+        raise SettingsError(f"{where}: kind must be 'readings' or 'tv', not {source.kind!r}")
+    if not isinstance(source.path, str) or not Path(source.path).is_dir():
+        raise SettingsError(f"{where}: path {source.path!r} is not a folder")
+    if not _positive(source.every_minutes):
+        raise SettingsError(f"{where}: every_minutes must be a number > 0")
+    if not _positive(source.settle_seconds) and source.settle_seconds != 0:
+        raise SettingsError(f"{where}: settle_seconds must be a number >= 0")
+    for key in ("archive", "rejected"):
+        folder = getattr(source, key)
+        if not isinstance(folder, str) or not folder or "/" in folder or folder.startswith("."):
+            raise SettingsError(f"{where}: {key} must be a plain subfolder name, not {folder!r}")
+    if source.archive == source.rejected:
+        raise SettingsError(f"{where}: archive and rejected must be different folders")
+    if source.tz is not None:
+        try:
+            ZoneInfo(source.tz)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise SettingsError(f"{where}: tz {source.tz!r} is not an IANA zone") from error
 
 
 def _validate(settings: Settings) -> None:
@@ -119,3 +268,6 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"policies_dir {settings.policies_dir!r} is not a folder")
     if settings.detection.data_grace_minutes < 0:
         raise SettingsError("detection.data_grace_minutes must be >= 0")
+    retention = settings.maintenance.retention_days
+    if not isinstance(retention, int) or isinstance(retention, bool) or retention < 1:
+        raise SettingsError("maintenance.retention_days must be a whole number of days >= 1")

@@ -31,6 +31,9 @@ DEFAULT_TIMEZONE = "Asia/Tokyo"
 LANGUAGES = ("ja", "en")
 E164 = r"^\+[1-9]\d{6,14}$"
 _CLOCK_TIME = r"^(?:[01]\d|2[0-3]):[0-5]\d$"
+# Loose on purpose: one "@", something either side, no spaces. The mail server is the judge.
+_EMAIL = r"^[^@\s]+@[^@\s]+$"
+MAX_EMAIL = 254
 _HOUSEHOLD_FIELDS = (
     "organisation_id",
     "name",
@@ -41,7 +44,7 @@ _HOUSEHOLD_FIELDS = (
     "timezone",
     "policy",
 )
-_CONTACT_FIELDS = ("name", "language", "quiet_start", "quiet_end", "priority")
+_CONTACT_FIELDS = ("name", "email", "language", "quiet_start", "quiet_end", "priority")
 # (column in the table, column in the file, longest value the table holds)
 _HOUSEHOLD_LIMITS = (
     ("id", "household_id", 64),
@@ -173,6 +176,14 @@ def _check_contact(chunk: Chunk, reasons: Reasons, known: KnownHouseholds) -> pd
         "phone is not an E.164 number (+, country code, 7 to 15 digits, no spaces)",
     )
     reasons.flag(~values["language"].isin(LANGUAGES).to_numpy(), "language must be ja or en")
+    email = _column(chunk, "email").str.strip()
+    # Like the phone, the reason never repeats the address.
+    reasons.flag(
+        ((email != "") & ~email.str.match(_EMAIL).fillna(False).astype(bool)).to_numpy(),
+        "email must have one @ and no spaces, or be empty",
+    )
+    _flag_length(reasons, email, "email", MAX_EMAIL)
+    values["email"] = email.where(email != "", None)
     for name in ("quiet_start", "quiet_end"):
         text = _column(chunk, name)
         valid = text.str.match(_CLOCK_TIME).fillna(False).astype(bool)

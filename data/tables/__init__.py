@@ -1,7 +1,9 @@
 """All SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from data.tables.accounts import StaffRole, StaffUser, ViewAudit
 from data.tables.detection import DetectorCheckpoint, Finding
 from data.tables.incidents import Incident, IncidentEvent, Notification
+from data.tables.operations import SchedulerLease, SourceCursor
 from data.tables.readings import Ingest, QuarantinedRow, Reading, ReadingCorrection, TvEvent
 from data.tables.roster import Contact, ContactRole, Household, Organisation
 from data.tables.silences import Silence
@@ -20,6 +22,11 @@ __all__ = [
     "QuarantinedRow",
     "Reading",
     "ReadingCorrection",
+    "SchedulerLease",
     "Silence",
+    "SourceCursor",
+    "StaffRole",
+    "StaffUser",
     "TvEvent",
+    "ViewAudit",
 ]

@@ -44,6 +44,8 @@ class Contact(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: ContactRole
     phone: str = Field(max_length=20, index=True)
+    # For the ``email`` channel; a contact without one is skipped on that channel only.
+    email: str | None = Field(default=None, max_length=254)
     language: str = Field(default="ja", max_length=2)
     quiet_start: time | None = None
     quiet_end: time | None = None

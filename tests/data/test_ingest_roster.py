@@ -153,3 +153,55 @@ def test_bad_contact_rows_are_quarantined_without_repeating_the_phone(
     assert "priority must be a whole number" in reasons[7]
     assert "unknown household 'h9'" in reasons[8]
     assert report.nothing_read and contacts(engine) == []
+
+
+def test_an_optional_email_column_is_stored_and_updated(engine, make_household, make_csv, now):
+    make_household("h1")
+    header = [*CONTACT_HEADER, "email"]
+    daughter = ["h1", "Daughter", "family", "+819011112222", "ja", "", "", "1"]
+    volunteer = ["h1", "Volunteer", "volunteer", "+819011113333", "ja", "", "", "1"]
+    first = make_csv("c1.csv", header, [[*daughter, "ichiro@example.jp"], [*volunteer, ""]])
+    ingest_contacts(engine=engine, path=first, now=now)
+    moved = make_csv("c2.csv", header, [[*daughter, "ichiro@example.org"], [*volunteer, ""]])
+    report = ingest_contacts(engine=engine, path=moved, now=now)
+
+    assert (report.rows_corrected, report.rows_unchanged) == (1, 1)
+    assert {c.role: c.email for c in contacts(engine)} == {
+        "family": "ichiro@example.org",
+        "volunteer": None,
+    }
+
+
+def test_a_contacts_file_without_an_email_column_leaves_email_empty(
+    engine, make_household, make_csv, now
+):
+    make_household("h1")
+    row = ["h1", "Daughter", "family", "+819011112222", "ja", "", "", "1"]
+    ingest_contacts(engine=engine, path=make_csv("c.csv", CONTACT_HEADER, [row]), now=now)
+    assert [c.email for c in contacts(engine)] == [None]
+
+
+def test_a_malformed_email_is_quarantined_without_repeating_it(
+    engine, make_household, make_csv, now
+):
+    make_household("h1")
+    header = [*CONTACT_HEADER, "email"]
+    path = make_csv(
+        "contacts.csv",
+        header,
+        [
+            ["h1", "A", "family", "+819012345670", "ja", "", "", "1", "ichiro.example.jp"],  # 2
+            ["h1", "B", "family", "+819012345671", "ja", "", "", "1", "a@b@example.jp"],  # 3
+            ["h1", "C", "family", "+819012345672", "ja", "", "", "1", "ichiro yamada@ex.jp"],  # 4
+            ["h1", "D", "family", "+819012345673", "ja", "", "", "1", "x" * 250 + "@e.jp"],  # 5
+            ["h1", "E", "family", "+819012345674", "ja", "", "", "1", "e@example.jp"],  # 6: good
+        ],
+    )
+    report = ingest_contacts(engine=engine, path=path, now=now)
+    reasons = {line.line_number: line.reason for line in report.quarantined}
+    assert set(reasons) == {2, 3, 4, 5}
+    for line in (2, 3, 4):
+        assert "email must have one @ and no spaces" in reasons[line]
+        assert "example" not in reasons[line] and "ex.jp" not in reasons[line]
+    assert "email is longer than 254 characters" in reasons[5]
+    assert [(c.name, c.email) for c in contacts(engine)] == [("E", "e@example.jp")]

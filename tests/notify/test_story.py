@@ -4,8 +4,10 @@ from sqlmodel import Session, col, select
 
 from data.tables import Incident, Notification
 from data.tables.incidents import IncidentStatus
+from notify.channels import TwilioSmsChannel
 from notify.escalation import Outcome, resolve
 from notify.replies import handle_inbound_sms
+from notify.templates import format_since, label, render
 
 
 def test_it_escalates_resident_family_volunteers_until_one_claims_then_tells_everyone(
@@ -114,3 +116,80 @@ def test_no_message_carries_the_residents_address(engine, clock, roster, sms, op
     for message in sms.sent:
         assert "桜台3-14-15" not in message.body
         assert "練馬区" not in message.body
+
+
+def test_the_whole_story_over_twilio_sends_exactly_these_texts(
+    engine, clock, roster, console, open_for, tick, fake_twilio
+):
+    twilio = TwilioSmsChannel(
+        account_sid="AC" + "0" * 32,
+        auth_token="token",
+        from_number="+815012345678",
+        base_url=fake_twilio.base_url,
+    )
+    channels = {"sms": twilio, "console": console}
+    opened = clock.now()
+    incident_id = open_for()
+
+    def step(minutes: float = 0) -> None:
+        tick(minutes=minutes, with_channels=channels)
+
+    def reply(contact, body: str) -> str:  # noqa: ANN001
+        return handle_inbound_sms(
+            engine=engine, from_phone=contact.phone, body=body, now=clock.now()
+        )
+
+    step()  # the resident is asked; no answer in 15 minutes
+    step(minutes=15)  # family; no answer in 30 minutes
+    step(minutes=30)  # volunteer A
+    step(minutes=5)
+    assert reply(roster.volunteer_a, "2") == render("reply_decline", "ja")
+    step()  # volunteer B at once
+    assert reply(roster.volunteer_b, "1") == render("reply_claim", "ja")
+    step(minutes=1)  # "B is going" to those already asked
+    step(minutes=60)  # claimed: nothing more
+    assert resolve(engine=engine, incident_id=incident_id, outcome=Outcome.fine, now=clock.now())
+    step()
+
+    fills = {"name": "山田 花子", "area": "桜台三丁目", "incident_id": incident_id}
+    since = format_since(opened, "Asia/Tokyo", "ja")  # as the engine fills {since}
+    assert since == "1/6 9:00"  # opened at 2025-01-06T00:00Z, 09:00 in Tokyo
+    ask = {
+        kind: render(kind, "ja", since=since, **fills)
+        for kind in ("notify_resident", "notify_family", "notify_volunteers")
+    }
+    claimed = render("claimed", "ja", name="山田 花子", who=label("volunteer", "ja"))
+    resolved = render("resolved", "ja", name="山田 花子", outcome=label("fine", "ja"))
+    assert [(m.to, m.body) for m in fake_twilio.messages] == [
+        (roster.resident.phone, ask["notify_resident"]),
+        (roster.family.phone, ask["notify_family"]),
+        (roster.volunteer_a.phone, ask["notify_volunteers"]),
+        (roster.volunteer_b.phone, ask["notify_volunteers"]),
+        (roster.family.phone, claimed),
+        (roster.volunteer_a.phone, claimed),
+        (roster.family.phone, resolved),
+        (roster.volunteer_a.phone, resolved),
+        (roster.volunteer_b.phone, resolved),
+    ]
+    # The same texts, spelt out once, so a template change cannot pass unnoticed.
+    assert claimed == (
+        "【みまもり】山田 花子さんの件はボランティアの方が対応します。"
+        "ご協力ありがとうございました。"
+    )
+    assert resolved == (
+        "【みまもり】山田 花子さんの件は終了しました（お元気でした）。"
+        "ご協力ありがとうございました。"
+    )
+    assert ask["notify_volunteers"] == (
+        "【みまもり】桜台三丁目の山田 花子さんの様子が1/6 9:00から確認できません。"
+        "訪問できる場合は「1」、難しい場合は「2」と返信してください。"
+    )
+    assert {m.from_ for m in fake_twilio.messages} == {"+815012345678"}
+    assert console.sent == []
+    with Session(engine) as session:
+        incident = session.get(Incident, incident_id)
+        assert (incident.status, incident.outcome) == (IncidentStatus.resolved, "fine")
+        provider_ids = session.exec(
+            select(Notification.provider_id).order_by(col(Notification.id))
+        ).all()
+    assert provider_ids == [m.sid for m in fake_twilio.messages]

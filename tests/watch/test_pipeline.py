@@ -201,3 +201,29 @@ def test_a_silence_ends_early_when_the_household_is_active_again(loaded_app):
     # The resident never left (the simulation kept them home): activity ends the silence.
     assert silence.ended_reason == "activity resumed"
     assert starts + timedelta(hours=2) <= silence.ended_early_at <= starts + timedelta(days=2)
+
+
+def test_a_residents_all_right_reply_is_fed_back_to_the_detector_once(loaded_app, town):
+    import pickle
+
+    from data.tables import Contact
+    from notify.replies import handle_inbound_sms
+
+    app = loaded_app
+    _history(app)
+    walk(app, ONSET + pd.Timedelta(hours=8), timedelta(minutes=30))
+    with Session(app.engine) as session:
+        incident = session.exec(select(Incident)).one()
+        resident = session.exec(
+            select(Contact).where(
+                Contact.household_id == town.collapsed, Contact.role == "resident"
+            )
+        ).one()
+    handle_inbound_sms(engine=app.engine, from_phone=resident.phone, body="1", now=app.clock.now())
+    walk(app, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30))
+
+    with Session(app.engine) as session:
+        assert session.get(Incident, incident.id).outcome == "fine"
+        checkpoint = session.get(DetectorCheckpoint, (town.collapsed, "household"))
+    state = pickle.loads(checkpoint.state)
+    assert state.outcomes_fed == [incident.id]

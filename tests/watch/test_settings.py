@@ -66,3 +66,17 @@ def test_sms_settings_give_twilio_sms_and_voice_with_keypresses_sent_to_our_webh
 def test_without_sms_settings_every_message_goes_to_the_console():
     channels = _channels_for(load_settings(None, environ={}))
     assert {type(c).__name__ for c in channels.values()} == {"ConsoleChannel"}
+    assert "email" not in channels
+
+
+def test_an_smtp_server_adds_the_email_channel_with_the_password_from_the_environment(tmp_path):
+    path = _write(tmp_path, '[smtp]\nhost = "mail.example.jp"\nsender = "watch@example.jp"\n')
+    settings = load_settings(path, environ={"AREAWATCH_SMTP_PASSWORD": "pw"})
+    assert settings.smtp.password == "pw"
+    channels = _channels_for(settings)
+    assert type(channels["email"]).__name__ == "EmailChannel"
+
+
+def test_an_smtp_server_without_a_sender_is_explained(tmp_path):
+    with pytest.raises(SettingsError, match="needs a sender"):
+        load_settings(_write(tmp_path, '[smtp]\nhost = "mail.example.jp"\n'), environ={})

@@ -95,6 +95,14 @@ def backtest(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Processes (default: up to 2).")
     ] = None,
+    feedback: Annotated[
+        bool,
+        typer.Option(
+            "--feedback/--no-feedback",
+            help="Simulate residents answering 'fine' an hour after each alert outside the "
+            "labelled incidents (detectors with learn_outcome learn the stretch).",
+        ),
+    ] = False,
 ) -> None:
     """Replay readings (and TV events) on a simulated clock through the detectors.
 
@@ -124,7 +132,9 @@ def backtest(
     timings["load_and_slots"] = time.perf_counter() - started
 
     mark = time.perf_counter()
-    runs = replay_all(slots, names, lag_delta, workers=workers)
+    runs = replay_all(
+        slots, names, lag_delta, workers=workers, feedback=feedback, labels=label_list
+    )
     timings["replay"] = time.perf_counter() - mark
     slot_count = sum(len(s) for s in slots)
     alerts = alerts_of(runs, primary)
@@ -139,6 +149,7 @@ def backtest(
             "labels": str(labels) if labels else None,
             "lag": lag,
             "warmup": warmup,
+            "feedback": feedback,
         },
         "households": len(slots),
         "slots": slot_count,

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from detectors.baselines import HalfSpaceTreesBaseline
 from detectors.inactivity import QuietStretchDetector
 from detectors.rules import NoActivityRule
 from watch.backtest.grid import HouseholdSlots, household_slots
+from watch.backtest.metrics import WINDOW, Label
 from watch.backtest.stream import HouseholdRun, replay_household
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,20 @@ class _Task:
     slots: HouseholdSlots
     detector_names: tuple[str, ...]
     lag: timedelta
+    feedback: bool = False
+    incident_windows: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def _replay(task: _Task) -> HouseholdRun:
     zone = task.slots.timezone
     detectors = {name: DETECTORS[name](zone) for name in task.detector_names}
-    return replay_household(task.slots, detectors, task.lag)
+    return replay_household(
+        task.slots,
+        detectors,
+        task.lag,
+        feedback=task.feedback,
+        incident_windows=task.incident_windows,
+    )
 
 
 def replay_all(
@@ -86,15 +95,26 @@ def replay_all(
     detector_names: Sequence[str],
     lag: timedelta,
     workers: int | None = None,
+    *,
+    feedback: bool = False,
+    labels: Sequence[Label] = (),
 ) -> list[HouseholdRun]:
     """Replay every household through fresh detectors; results in the order of ``slots``.
 
-    ``workers`` processes share the households (default: up to 2, the cores we plan for).
+    ``workers`` processes share the households (default: up to 2, the cores we plan for). With
+    ``feedback``, alerts outside the ``labels``' windows are answered ``fine`` (see
+    ``watch.backtest.stream``).
     """
     unknown = [n for n in detector_names if n not in DETECTORS]
     if unknown:
         raise ValueError(f"unknown detector(s) {unknown}; choose from {sorted(DETECTORS)}")
-    tasks = [_Task(s, tuple(detector_names), lag) for s in slots]
+    windows: dict[str, list[tuple[datetime, datetime]]] = {}
+    for label in labels:
+        windows.setdefault(label.household_id, []).append((label.onset, label.onset + WINDOW))
+    tasks = [
+        _Task(s, tuple(detector_names), lag, feedback, tuple(windows.get(s.household_id, ())))
+        for s in slots
+    ]
     workers = workers or min(2, os.cpu_count() or 1)
     if workers <= 1 or sum(len(s) for s in slots) < _PARALLEL_FROM_SLOTS:
         return [_replay(t) for t in tasks]

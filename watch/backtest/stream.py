@@ -11,13 +11,18 @@ reported (``watch``, then ``alert``); a stretch that stays at ``alert`` is one r
 ``normal`` ends the episode. A ``DataOutage`` runs alongside, as in the application, and its rows
 have kind ``outage``.
 
+With ``feedback``, the resident answers every ``alert`` that fired outside the household's
+labelled incident windows with ``fine`` one hour later: at the first tick at or after then, the
+detector's ``learn_outcome(since, "fine")`` is called (if it has one) before that tick's slots are
+scored. Alerts inside a labelled window get no answer.
+
 Households are independent, so replaying them one after the other (or in parallel) gives the same
 alerts as one clock over all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +35,9 @@ from watch.backtest.grid import SLOT_NS, HouseholdSlots
 INACTIVITY = "inactivity"
 OUTAGE = "outage"
 _RANK = {Severity.normal: 0, Severity.watch: 1, Severity.alert: 2}
+#: How long after an alert the simulated resident answers it.
+ANSWER_AFTER = timedelta(hours=1)
+FINE = "fine"
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,16 @@ def replay_household(
     *,
     outage: Detector | None = None,
     clock: SimClock | None = None,
+    feedback: bool = False,
+    incident_windows: Sequence[tuple[datetime, datetime]] = (),
 ) -> HouseholdRun:
     """Replay ``slots`` through ``detectors`` (name -> fresh instance for this household).
 
     Each detector's alerts have kind ``inactivity``; ``outage`` (a ``DataOutage`` by default, or
     pass one; its alerts are listed under the name ``"outage"``) watches data arrival. ``clock``
-    is set to each tick before the detectors are called.
+    is set to each tick before the detectors are called. With ``feedback``, alerts outside
+    ``incident_windows`` (this household's labelled ``(onset, end)``) are answered ``fine`` an
+    hour later (see the module docstring).
     """
     clock = clock or SimClock()
     outage = outage if outage is not None else DataOutage(timezone=slots.timezone)
@@ -121,10 +133,14 @@ def replay_household(
     alerts: dict[str, list[Alert]] = {name: [] for name in watched}
     # Slots delivered at the same tick share one score cell (the tick's maximum).
     tick_index = np.r_[0, np.cumsum(np.diff(ticks) > 0)]
+    answers: list[tuple[datetime, Detector, datetime]] = []  # (due, detector, since), by due
     for index in range(len(slots)):
         x = slots.interval(index)
         now = datetime.fromtimestamp(int(ticks[index]) / 1e9, tz=UTC)
         clock.now = now
+        while answers and answers[0][0] <= now:
+            _, answered, since = answers.pop(0)
+            answered.learn_outcome(since, FINE)  # type: ignore[attr-defined]
         cell = tick_index[index]
         for name, (detector, kind) in watched.items():
             score = detector.score_one(x)
@@ -143,6 +159,14 @@ def replay_household(
                         detector.explain_one(x),
                     )
                 )
+                if (
+                    feedback
+                    and severity == Severity.alert
+                    and since is not None
+                    and hasattr(detector, "learn_outcome")
+                    and not any(start <= now <= end for start, end in incident_windows)
+                ):
+                    answers.append((now + ANSWER_AFTER, detector, since))
             detector.learn_one(x)
     cells = int(tick_index[-1]) + 1 if len(slots) else 0
     run.ticks = np.unique(ticks)

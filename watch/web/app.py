@@ -8,13 +8,22 @@ frozen clock, and nothing is created at import time.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote, urlsplit
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.middleware.sessions import SessionMiddleware
 
 from watch.clock import Clock
 from watch.settings import Settings
+from watch.web.api import router as api_router
+from watch.web.auth import LoginLimiter, LoginRequired
+from watch.web.dashboard import router as dashboard_router
 from watch.web.health import metrics_registry
 from watch.web.health import router as health_router
 from watch.web.twilio_hooks import SignatureChecker
@@ -53,6 +62,9 @@ def create_app(
     settings: Settings,
     clock: Clock,
     public_base_url: str | None = None,
+    session_secret: str | None = None,
+    secure_cookies: bool | None = None,
+    session_max_age: int = 12 * 3600,
 ) -> FastAPI:
     """Build the web application.
 
@@ -70,6 +82,14 @@ def create_app(
         used, which behind a proxy is not the one the server sees. When neither this nor
         ``settings.twilio.status_callback`` gives it, the request's own URL is used, which only
         works when the server faces the internet directly.
+    session_secret
+        Signs the dashboard's session cookie. Default ``AREAWATCH_SESSION_SECRET``; without
+        either, a random one, so sessions end when the server restarts.
+    secure_cookies
+        Send the session cookie over HTTPS only. Default ``AREAWATCH_SECURE_COOKIES`` ("1"),
+        else on when the public base URL is https.
+    session_max_age
+        Seconds a dashboard login lasts.
     """
     base = public_base_from(settings, public_base_url)
     if settings.twilio.auth_token is None:
@@ -79,7 +99,25 @@ def create_app(
             "no public base URL configured: Twilio signatures are checked against the request "
             "URL, which fails behind a proxy"
         )
-    app = FastAPI(title="AreaWatch", docs_url=None, redoc_url=None, openapi_url=None)
+    secret = session_secret or os.environ.get("AREAWATCH_SESSION_SECRET")
+    if not secret:
+        logger.warning("no AREAWATCH_SESSION_SECRET: dashboard logins end when the server restarts")
+        secret = secrets.token_urlsafe(32)
+    if secure_cookies is None:
+        secure_cookies = os.environ.get("AREAWATCH_SECURE_COOKIES") == "1" or bool(
+            base and base.startswith("https://")
+        )
+    # The schema documents the dashboard API; no docs UI, which would load scripts from a CDN.
+    app = FastAPI(title="AreaWatch", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="areawatch_session",
+        max_age=session_max_age,
+        same_site="lax",
+        https_only=secure_cookies,
+    )
+    app.state.login_limiter = LoginLimiter()
     app.state.engine = engine
     app.state.settings = settings
     app.state.clock = clock
@@ -89,4 +127,13 @@ def create_app(
     app.state.metrics_registry = metrics_registry(engine, clock)
     app.include_router(twilio_router)
     app.include_router(health_router)
+    app.include_router(api_router)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _: LoginRequired) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
     return app

@@ -1,0 +1,113 @@
+"""The dashboard's words in Japanese (the default) and English.
+
+The language is ``?lang=`` when given (and then remembered in a cookie), else the cookie, else
+Japanese. A missing translation shows the key, which a test catches.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+LANGUAGES = ("ja", "en")
+LANG_COOKIE = "lang"
+
+WORDS: dict[str, tuple[str, str]] = {
+    # key: (ja, en)
+    "app": ("エリア見守り", "AreaWatch"),
+    "login": ("ログイン", "Log in"),
+    "logout": ("ログアウト", "Log out"),
+    "username": ("ユーザー名", "Username"),
+    "password": ("パスワード", "Password"),
+    "login_failed": ("ユーザー名またはパスワードが違います。", "Wrong username or password."),
+    "too_many": (
+        "失敗が多すぎます。15分後にもう一度お試しください。",
+        "Too many failed attempts. Try again in 15 minutes.",
+    ),
+    "area_view": ("地域の一覧", "Area view"),
+    "area": ("地域", "Area"),
+    "all": ("すべて", "All"),
+    "filter": ("絞り込む", "Filter"),
+    "household": ("世帯", "Household"),
+    "status": ("状態", "Status"),
+    "since": ("開始", "Since"),
+    "reason": ("理由", "Reason"),
+    "no_households": ("該当する世帯はありません。", "No households match."),
+    "status_normal": ("通常", "Normal"),
+    "status_watch": ("注意", "Watch"),
+    "status_alert": ("警報", "Alert"),
+    "status_outage": ("データ途絶", "Data outage"),
+    "status_silenced": ("一時停止中", "Silenced"),
+    "usage_chart": ("電気の使用量（14日間）", "Electricity use (14 days)"),
+    "usage_desc": (
+        "30分ごとの使用量（線）と、いつもの範囲（帯、過去28日の10〜90パーセンタイル）。赤い線は通報の開始。",
+        "Use per 30 minutes (line) against the usual band (shaded: 10th–90th percentile of "
+        "the previous 28 days). Red lines mark incidents.",
+    ),
+    "why_flagged": ("検知の理由", "Why it is flagged"),
+    "nothing_flagged": ("現在、検知はありません。", "Nothing is flagged now."),
+    "incidents": ("通報", "Incidents"),
+    "incident": ("通報", "Incident"),
+    "opened": ("発生", "Opened"),
+    "kind": ("種類", "Kind"),
+    "outcome": ("結果", "Outcome"),
+    "contacts": ("連絡先", "Contacts"),
+    "name": ("氏名", "Name"),
+    "role": ("役割", "Role"),
+    "phone": ("電話", "Phone"),
+    "disabled": ("無効", "disabled"),
+    "silences": ("一時停止", "Silences"),
+    "no_silences": ("一時停止はありません。", "No silences."),
+    "add_silence": ("一時停止を追加", "Add a silence"),
+    "until": ("終了日時", "Until"),
+    "save": ("保存", "Save"),
+    "timeline": ("経過", "Timeline"),
+    "time": ("時刻", "Time"),
+    "event": ("出来事", "Event"),
+    "who": ("誰が", "Who"),
+    "detail": ("詳細", "Detail"),
+    "actions": ("対応", "Actions"),
+    "acknowledge": ("確認した（連絡を止める）", "Acknowledge (stop the chain)"),
+    "claim": ("訪問する", "Claim (someone is going)"),
+    "claim_contact": ("訪問する人", "Who is going"),
+    "default_staff": ("この世帯の職員連絡先", "the household's staff contact"),
+    "resolve": ("解決する", "Resolve"),
+    "note": ("メモ", "Note"),
+    "add_note": ("メモを追加", "Add note"),
+    "viewer_cannot_act": ("閲覧のみの権限です。", "You can view only."),
+    "tv_events": ("テレビの操作（最新）", "TV events (latest)"),
+    "back": ("一覧へ戻る", "Back to the list"),
+    "outcome_fine": ("問題なし", "Fine"),
+    "outcome_away": ("外出・不在", "Away"),
+    "outcome_needed_help": ("支援が必要だった", "Needed help"),
+    "outcome_false_alarm": ("誤報", "False alarm"),
+    "outcome_other": ("その他", "Other"),
+    "incident_open": ("対応待ち", "Open"),
+    "incident_acknowledged": ("確認済み", "Acknowledged"),
+    "incident_claimed": ("訪問中", "Claimed"),
+    "incident_resolved": ("解決", "Resolved"),
+    "state_active": ("有効", "active"),
+    "state_pending": ("予定", "pending"),
+    "state_expired": ("終了", "expired"),
+    "done": ("完了しました。", "Done."),
+    "language": ("English", "日本語"),
+}
+
+
+def language(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    remembered = request.cookies.get(LANG_COOKIE)
+    return remembered if remembered in LANGUAGES else "ja"
+
+
+def translate(key: str, lang: str) -> str:
+    """The word for ``key`` in ``lang``.
+
+    >>> translate("status_alert", "ja"), translate("status_alert", "en")
+    ('警報', 'Alert')
+    """
+    pair = WORDS.get(key)
+    if pair is None:
+        return key
+    return pair[LANGUAGES.index(lang)]
