@@ -85,3 +85,25 @@ def test_an_unknown_detector_and_a_time_without_offset_are_refused(cli, town_fil
     )
     assert result.exit_code == 2
     assert "offset" in result.output
+
+
+def test_simulated_all_right_replies_never_cost_a_labelled_collapse(cli, town_files, tmp_path):
+    reports = {}
+    for flag in ("--no-feedback", "--feedback"):
+        report = tmp_path / f"report{flag}.json"
+        result = CliRunner().invoke(
+            cli,
+            ["backtest", "--readings", str(town_files.readings), "--tv", str(town_files.tv),
+             "--roster", str(town_files.roster), "--labels", str(town_files.labels),
+             "--alerts-out", str(tmp_path / f"alerts{flag}.csv"), "--report-out", str(report),
+             "--detector", "quiet", "--warmup", "7d", "--workers", "1", flag],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        reports[flag] = json.loads(report.read_text())
+    assert reports["--feedback"]["inputs"]["feedback"] is True
+    assert reports["--no-feedback"]["inputs"]["feedback"] is False
+    with_, without = (
+        reports[f]["detectors"]["quiet"]["metrics"] for f in ("--feedback", "--no-feedback")
+    )
+    assert with_["overall"]["recall"]["24h"] == without["overall"]["recall"]["24h"] == 1.0
+    assert with_["false_alert_episodes"] <= without["false_alert_episodes"]
