@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from data.tables.incidents import Incident, IncidentStatus, Notification, NotificationStatus
 from data.tables.roster import Contact, ContactRole, Household
+from notify.claim_reminders import REMIND_AFTER
 from notify.planner import ASKING_PURPOSES
 from notify.templates import label, render
 from notify.timeline import add_event
@@ -150,7 +151,8 @@ def claim(*, engine: Engine, incident_id: int, contact_id: int, now: datetime) -
             (IncidentStatus.open, IncidentStatus.acknowledged),
             status=IncidentStatus.claimed,
             claimed_by_contact_id=contact_id,
-            next_step_at=None,
+            # Due again if no outcome is reported: see notify.claim_reminders.
+            next_step_at=now + REMIND_AFTER,
         ):
             return None
         add_event(session, incident_id, "claimed", now, contact_id)

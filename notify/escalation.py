@@ -36,6 +36,7 @@ from data.tables.incidents import (
 from data.tables.roster import Contact, Household
 from notify.actions import Outcome, acknowledge, claim, resolve, resolve_in
 from notify.channels.base import Channel
+from notify.claim_reminders import remind_claimed
 from notify.crashpoints import crash_point
 from notify.delivery import DeliveryReport, deliver_pending
 from notify.holds import RESUMED, hold_for, last_hold_event
@@ -70,6 +71,7 @@ class TickReport:
     held: int = 0
     claims_lost: int = 0
     queued: int = 0
+    claim_reminders: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
 
@@ -313,5 +315,6 @@ def escalation_tick(
             report.queued += len(plan.notifications)
         else:
             report.claims_lost += 1
+    report.claim_reminders = remind_claimed(engine=engine, now=now)
     report.delivery = deliver_pending(engine=engine, now=now, channels=channels)
     return report

@@ -134,7 +134,12 @@ def handle_inbound_sms(*, engine: Engine, from_phone: str, body: str, now: datet
         add_event(
             session, incident.id, "reply", now, contact.id, intent=intent.value, text=body[:160]
         )
-        if intent is ReplyIntent.no:
+        # The person who went reports back (often answering a claim reminder).
+        reporting_back = (
+            incident.status == IncidentStatus.claimed
+            and incident.claimed_by_contact_id == contact.id
+        )
+        if intent is ReplyIntent.no and not reporting_back:
             add_event(session, incident.id, "declined", now, contact.id)
         session.commit()
         incident_id, role, language, contact_id = (
@@ -147,6 +152,17 @@ def handle_inbound_sms(*, engine: Engine, from_phone: str, body: str, now: datet
 
     if intent is ReplyIntent.unknown:
         return render("reply_help", language)
+    if reporting_back:
+        fine = intent is ReplyIntent.yes
+        resolve(
+            engine=engine,
+            incident_id=incident_id,
+            outcome=Outcome.fine if fine else Outcome.needed_help,
+            now=now,
+            contact_id=contact_id,
+            note="reported by the person who went",
+        )
+        return render("reply_fine" if fine else "reply_not_fine", language)
     if intent is ReplyIntent.no:
         if hurry_now:
             hurry(engine=engine, incident_id=incident_id, now=now, reason="everyone asked said no")

@@ -34,6 +34,10 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             "確認後「1」と返信してください。"
         ),
         "claimed": "【みまもり】{name}さんの件は{who}が対応します。ご協力ありがとうございました。",
+        "claim_reminder": (
+            "【みまもり】{name}さん（事案{incident_id}）の様子はいかがでしたか。"
+            "無事なら「1」、支援が必要なら「2」と返信するか職員に連絡してください。"
+        ),
         "resolved": (
             "【みまもり】{name}さんの件は終了しました（{outcome}）。ご協力ありがとうございました。"
         ),
@@ -77,6 +81,10 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             "Reply 1 when checked."
         ),
         "claimed": "[Watch] {who} is taking care of {name}. Thank you.",
+        "claim_reminder": (
+            "[Watch] How is {name} (incident {incident_id})? Reply 1 if all is well, "
+            "2 if help is needed, or call the staff."
+        ),
         "resolved": "[Watch] The alert for {name} is closed ({outcome}). Thank you.",
         "outage": "[Watch ops] No data from household {household_id} since {since}: "
         "a power cut or a device fault.",

@@ -96,5 +96,5 @@ def test_a_failed_inform_does_not_move_the_chain(engine, clock, roster, sms, ope
             )
         ).one()
     assert _report(engine, clock, inform.provider_id, "undelivered", 30003) is True
-    tick(minutes=60)
+    tick(minutes=45)
     assert [m.purpose for m in sms.sent] == ["ask", "ask", "ask", "inform"]

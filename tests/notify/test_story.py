@@ -1,5 +1,7 @@
 """The whole escalation, told once: nobody answers, a volunteer declines, another goes."""
 
+from datetime import timedelta
+
 from sqlmodel import Session, col, select
 
 from data.tables import Incident, Notification
@@ -38,13 +40,15 @@ def test_it_escalates_resident_family_volunteers_until_one_claims_then_tells_eve
         engine=engine, from_phone=roster.volunteer_b.phone, body="行きます", now=clock.now()
     )
     assert reply_b == "ありがとうございます。訪問をお願いします。"
+    claimed_at = clock.now()
     tick(minutes=1)  # delivers the "B is going" informs
-    tick(minutes=60)  # claimed: the chain has stopped, nothing more is sent
+    tick(minutes=45)  # claimed: the chain has stopped, nothing more is sent (before a reminder)
     with Session(engine) as session:
         incident = session.get(Incident, incident_id)
         assert incident.status == IncidentStatus.claimed
         assert incident.claimed_by_contact_id == roster.volunteer_b.id
-        assert incident.next_step_at is None
+        # Due again only for the claim reminder, an hour after the claim.
+        assert incident.next_step_at == claimed_at + timedelta(minutes=60)
 
     assert resolve(engine=engine, incident_id=incident_id, outcome=Outcome.fine, now=clock.now())
     tick()
@@ -147,7 +151,7 @@ def test_the_whole_story_over_twilio_sends_exactly_these_texts(
     step()  # volunteer B at once
     assert reply(roster.volunteer_b, "1") == render("reply_claim", "ja")
     step(minutes=1)  # "B is going" to those already asked
-    step(minutes=60)  # claimed: nothing more
+    step(minutes=45)  # claimed: nothing more (the claim reminder comes at 60)
     assert resolve(engine=engine, incident_id=incident_id, outcome=Outcome.fine, now=clock.now())
     step()
 
