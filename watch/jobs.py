@@ -7,6 +7,7 @@ locked while pulled; maintenance deletes by age.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,8 @@ from sqlalchemy import delete, select, update
 
 from data.db import session_scope
 from data.sources import DropFolderSource, PullReport, Source, record_error
+from data.sources.http_json import HttpFetcher, HttpJsonSource
+from data.sources.ngsi import NgsiV2Source
 from data.tables import Ingest, QuarantinedRow, ReadingCorrection
 from watch.app import App
 from watch.settings import Settings, SourceSettings
@@ -35,7 +38,39 @@ def build_source(source: SourceSettings, settings: Settings) -> Source:
             tz=source.tz,
             archive_zone=settings.timezone,
         )
+    if source.type in {"http_json", "ngsi_v2"}:
+        return _build_remote_source(source)
     raise ValueError(f"unknown source type {source.type!r}")
+
+
+def _build_remote_source(source: SourceSettings) -> Source:
+    token = None
+    if source.token_env:
+        # Read at pull time, so a rotated token needs no restart; its value is never logged.
+        token = os.environ.get(source.token_env)
+        if not token:
+            raise ValueError(f"environment variable {source.token_env} (the token) is not set")
+    fetcher = HttpFetcher(token=token, timeout_seconds=source.timeout_seconds)
+    if source.type == "http_json":
+        return HttpJsonSource(
+            name=source.name,
+            kind=source.kind,
+            url=str(source.url),
+            fetcher=fetcher,
+            page_size=source.page_size,
+            tz=source.tz,
+        )
+    return NgsiV2Source(
+        name=source.name,
+        url=str(source.url),
+        entity_type=source.entity_type,
+        attribute=source.attribute,
+        fiware_service=source.fiware_service,
+        fiware_service_path=source.fiware_service_path,
+        fetcher=fetcher,
+        page_size=min(source.page_size, 1000),  # Orion's own maximum
+        tz=source.tz,
+    )
 
 
 def pull_source(app: App, name: str) -> PullReport:

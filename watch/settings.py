@@ -49,12 +49,22 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """One ``[[sources]]`` table: where a utility or cable operator drops its files."""
+    """One ``[[sources]]`` table: a drop folder, an HTTP JSON API or an NGSI v2 broker."""
 
     name: str
-    path: str
-    kind: str  # readings | tv
-    type: str = "drop_folder"
+    path: str = ""  # drop_folder only
+    kind: str = "readings"  # readings | tv (required for drop_folder and http_json)
+    type: str = "drop_folder"  # drop_folder | http_json | ngsi_v2
+    # http_json and ngsi_v2: the endpoint, and the NAME of the env var holding the bearer token.
+    url: str | None = None
+    token_env: str | None = None
+    page_size: int = 500
+    timeout_seconds: float = 10
+    # ngsi_v2 only: which entities, which attribute holds the kWh, and the tenant.
+    entity_type: str = "SmartMeter"
+    attribute: str = "kwh"
+    fiware_service: str | None = None
+    fiware_service_path: str = "/"
     # Minutes between pulls; a fraction is allowed (tests run on seconds).
     every_minutes: float = 30
     # A file modified less than this long ago may still be being written: left for next time.
@@ -207,7 +217,14 @@ def _sources(raw_sources: object) -> tuple[SourceSettings, ...]:
             raise SettingsError(
                 f"unknown keys in {where}: {sorted(unknown)}; known: {sorted(fields)}"
             )
-        missing = [key for key in ("name", "path", "kind") if key not in raw]
+        needed = {
+            "drop_folder": ("name", "path", "kind"),
+            "http_json": ("name", "url", "kind"),
+            "ngsi_v2": ("name", "url"),
+        }
+        # An unknown type is explained by _validate_source, not as a missing key.
+        needed_keys = needed.get(raw.get("type", "drop_folder"), ("name",))
+        missing = [key for key in needed_keys if key not in raw]
         if missing:
             raise SettingsError(f"{where} needs {', '.join(missing)}")
         source = SourceSettings(**raw)
@@ -223,12 +240,17 @@ def _sources(raw_sources: object) -> tuple[SourceSettings, ...]:
 def _validate_source(source: SourceSettings, where: str) -> None:
     if not isinstance(source.name, str) or not source.name.strip() or len(source.name) > 64:
         raise SettingsError(f"{where}: name must be a non-empty text of at most 64 characters")
-    if source.type != "drop_folder":
-        raise SettingsError(f"{where}: type must be 'drop_folder', not {source.type!r}")
+    if source.type not in {"drop_folder", "http_json", "ngsi_v2"}:
+        raise SettingsError(
+            f"{where}: type must be 'drop_folder', 'http_json' or 'ngsi_v2', not {source.type!r}"
+        )
     if source.kind not in {"readings", "tv"}:
         raise SettingsError(f"{where}: kind must be 'readings' or 'tv', not {source.kind!r}")
-    if not isinstance(source.path, str) or not Path(source.path).is_dir():
-        raise SettingsError(f"{where}: path {source.path!r} is not a folder")
+    if source.type == "drop_folder":
+        if not isinstance(source.path, str) or not Path(source.path).is_dir():
+            raise SettingsError(f"{where}: path {source.path!r} is not a folder")
+    else:
+        _validate_remote_source(source, where)
     if not _positive(source.every_minutes):
         raise SettingsError(f"{where}: every_minutes must be a number > 0")
     if not _positive(source.settle_seconds) and source.settle_seconds != 0:
@@ -244,6 +266,22 @@ def _validate_source(source: SourceSettings, where: str) -> None:
             ZoneInfo(source.tz)
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise SettingsError(f"{where}: tz {source.tz!r} is not an IANA zone") from error
+
+
+def _validate_remote_source(source: SourceSettings, where: str) -> None:
+    if not isinstance(source.url, str) or not source.url.startswith(("http://", "https://")):
+        raise SettingsError(f"{where}: url must start with http:// or https://")
+    if source.type == "ngsi_v2" and source.kind != "readings":
+        raise SettingsError(f"{where}: an ngsi_v2 source gives readings, not {source.kind!r}")
+    if source.token_env is not None and (
+        not isinstance(source.token_env, str) or not source.token_env.strip()
+    ):
+        raise SettingsError(f"{where}: token_env must name an environment variable")
+    size = source.page_size
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 10_000:
+        raise SettingsError(f"{where}: page_size must be a whole number from 1 to 10000")
+    if not _positive(source.timeout_seconds):
+        raise SettingsError(f"{where}: timeout_seconds must be a number > 0")
 
 
 def _validate(settings: Settings) -> None:
