@@ -8,21 +8,25 @@ household or incident read writes a ``ViewAudit`` row. Actions need the ``X-CSRF
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlmodel import Session
 
 from data.tables import StaffUser
 from notify.actions import Outcome
-from watch.web import operations, queries
+from watch.web import operations, queries, reports
 from watch.web.auth import api_user, check_csrf, csrf_token, require_actor
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
 
 User = Annotated[StaffUser, Depends(api_user)]
+# Ids are 32-bit integers in PostgreSQL; a larger one must be a 422, not a database error (500).
+MAX_ID = 2**31 - 1
+IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Me(BaseModel):
@@ -120,7 +124,10 @@ class IncidentDetailOut(IncidentOut):
 
 class ClaimIn(BaseModel):
     contact_id: int | None = Field(
-        default=None, description="Who is going; default the household's staff contact."
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Who is going; default the household's staff contact.",
     )
 
 
@@ -137,6 +144,59 @@ class SilenceIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
     starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
     ends_at: AwareDatetime
+
+
+class DurationsOut(BaseModel):
+    count: int = Field(description="Incidents that reached the step.")
+    median: float | None = Field(description="Minutes from opening.")
+    p90: float | None = Field(description="Minutes from opening, 90th percentile.")
+
+
+class ReportLineOut(BaseModel):
+    incident_id: int
+    household_id: str
+    opened_at: datetime
+    kind: str
+    outcome: str = Field(description="fine, away, needed_help, false_alarm, other or open.")
+    minutes_to_ack: float | None
+    minutes_to_claim: float | None
+    minutes_to_resolve: float | None
+
+
+class MonthlyReportOut(BaseModel):
+    organisation_id: str
+    month: str
+    starts_at: datetime
+    ends_at: datetime
+    incidents_by_kind: dict[str, int]
+    outcomes: dict[str, int]
+    to_ack: DurationsOut
+    to_claim: DurationsOut
+    to_resolve: DurationsOut
+    sms_segments: int = Field(description="SMS segments sent in the month (Tokyo).")
+    incidents: list[ReportLineOut]
+
+
+class DriftTrendOut(BaseModel):
+    recent_days: int
+    before_days: int
+    recent_kwh_per_day: float
+    before_kwh_per_day: float
+    kwh_change_pct: float | None
+    recent_first_activity: str | None = Field(description="Local HH:MM, median of 7 days.")
+    before_first_activity: str | None = Field(description="Local HH:MM, median of 21 days.")
+    first_activity_shift_minutes: float | None
+
+
+class ReviewItemOut(BaseModel):
+    household_id: str
+    household_name: str
+    area: str
+    source: str = Field(description="finding (a review finding) or drift (the 28-day trend).")
+    reasons: list[str]
+    fired_at: datetime | None
+    score: float | None
+    trend: DriftTrendOut | None
 
 
 class ActionOut(BaseModel):
@@ -234,7 +294,7 @@ def household(request: Request, user: User, household_id: str) -> dict[str, Any]
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetailOut)
-def incident(request: Request, user: User, incident_id: int) -> dict[str, Any]:
+def incident(request: Request, user: User, incident_id: IncidentId) -> dict[str, Any]:
     """An incident and its timeline (every step, message, reply and staff action)."""
     now = request.app.state.clock.now()
     with Session(request.app.state.engine) as session:
@@ -251,6 +311,29 @@ def incident(request: Request, user: User, incident_id: int) -> dict[str, Any]:
             "household_name": household.name,
             "timeline": [vars(e) for e in events],
         }
+
+
+Month = Annotated[str, Path(pattern=reports.MONTH_PATTERN, examples=["2025-01"])]
+
+
+@router.get("/reports/{month}", response_model=MonthlyReportOut)
+def monthly_report(request: Request, user: User, month: Month) -> Any:
+    """The organisation's incidents opened in a month (Tokyo): by kind and outcome, times to
+    acknowledgement, claim and resolution, SMS segments, and one line per incident."""
+    with Session(request.app.state.engine) as session:
+        report = reports.monthly_report(session, user, month)
+    if report is None:
+        raise HTTPException(status_code=422, detail="month: YYYY-MM")
+    return asdict(report)
+
+
+@router.get("/review", response_model=list[ReviewItemOut])
+def review(request: Request, user: User) -> Any:
+    """Households worth a look: review findings, and 28-day drifts in daily use or in the time
+    of the first activity, with the numbers that raised them."""
+    with Session(request.app.state.engine) as session:
+        items = reports.review_list(session, user, request.app.state.clock.now())
+    return [asdict(item) for item in items]
 
 
 def _actionable(request: Request, user: StaffUser, incident_id: int) -> None:
@@ -280,19 +363,19 @@ def _common(request: Request, user: StaffUser, incident_id: int) -> dict[str, An
 
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=ActionOut, dependencies=[Csrf])
-def acknowledge(request: Request, user: User, incident_id: int) -> ActionOut:
+def acknowledge(request: Request, user: User, incident_id: IncidentId) -> ActionOut:
     """Stop the escalation: staff have it in hand (409 if it is no longer open)."""
     return _run(operations.acknowledge, **_common(request, user, incident_id))
 
 
 @router.post("/incidents/{incident_id}/claim", response_model=ActionOut, dependencies=[Csrf])
-def claim(request: Request, user: User, incident_id: int, body: ClaimIn) -> ActionOut:
+def claim(request: Request, user: User, incident_id: IncidentId, body: ClaimIn) -> ActionOut:
     """Someone is going there; everyone already asked is told."""
     return _run(operations.claim, contact_id=body.contact_id, **_common(request, user, incident_id))
 
 
 @router.post("/incidents/{incident_id}/resolve", response_model=ActionOut, dependencies=[Csrf])
-def resolve(request: Request, user: User, incident_id: int, body: ResolveIn) -> ActionOut:
+def resolve(request: Request, user: User, incident_id: IncidentId, body: ResolveIn) -> ActionOut:
     """Close the incident with its outcome; everyone asked is told."""
     return _run(
         operations.resolve,
@@ -303,7 +386,7 @@ def resolve(request: Request, user: User, incident_id: int, body: ResolveIn) -> 
 
 
 @router.post("/incidents/{incident_id}/notes", response_model=ActionOut, dependencies=[Csrf])
-def add_note(request: Request, user: User, incident_id: int, body: NoteIn) -> ActionOut:
+def add_note(request: Request, user: User, incident_id: IncidentId, body: NoteIn) -> ActionOut:
     """Add a note to the timeline."""
     return _run(operations.add_note, text=body.text, **_common(request, user, incident_id))
 

@@ -1,4 +1,5 @@
-"""The staff dashboard's pages: login, the area list, a household, an incident.
+"""The staff dashboard's pages: login, the area list, a household, an incident, the monthly
+report (HTML and CSV) and the review list.
 
 Server-rendered (Jinja2), no JavaScript. Every form posts a CSRF token; every action answers
 with a redirect (POST/redirect/GET) and a one-line message kept in the session. Pages use the
@@ -15,13 +16,14 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from data.tables import StaffRole, StaffUser
 from notify.actions import Outcome
-from watch.web import operations, queries
+from watch.web import operations, queries, reports
 from watch.web.auth import (
     CSRF_FIELD,
     authenticate,
@@ -40,6 +42,9 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 User = Annotated[StaffUser, Depends(page_user)]
 CsrfField = Annotated[str, Form(alias=CSRF_FIELD)]
+# Ids are 32-bit integers in PostgreSQL; a larger one must be a 422, not a database error (500).
+MAX_ID = 2**31 - 1
+IncidentId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 def _local(when: datetime | None, zone: str = "Asia/Tokyo") -> str:
@@ -175,7 +180,7 @@ def household_page(request: Request, user: User, household_id: str) -> HTMLRespo
 
 
 @router.get("/incidents/{incident_id}")
-def incident_page(request: Request, user: User, incident_id: int) -> HTMLResponse:
+def incident_page(request: Request, user: User, incident_id: IncidentId) -> HTMLResponse:
     now = request.app.state.clock.now()
     with Session(request.app.state.engine, expire_on_commit=False) as session:
         found = queries.get_incident(session, user, incident_id)
@@ -200,6 +205,62 @@ def incident_page(request: Request, user: User, incident_id: int) -> HTMLRespons
     )
 
 
+@router.get("/reports")
+def current_report(request: Request, user: User) -> RedirectResponse:
+    """This month's report (Tokyo)."""
+    local = request.app.state.clock.now().astimezone(ZoneInfo(reports.REPORT_TIMEZONE))
+    return RedirectResponse(f"/reports/{local:%Y-%m}", status_code=303)
+
+
+def _report(request: Request, user: StaffUser, month: str) -> reports.MonthlyReport:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        report = reports.monthly_report(session, user, month)
+    if report is None:
+        raise HTTPException(status_code=404)
+    return report
+
+
+# Registered before /reports/{month}, which would otherwise take "2025-01.csv" as its month.
+@router.get("/reports/{month}.csv")
+def report_csv(request: Request, user: User, month: str) -> Response:
+    report = _report(request, user, month)
+    return Response(
+        reports.report_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="areawatch-{report.organisation_id}-{month}.csv"'
+            )
+        },
+    )
+
+
+@router.get("/reports/{month}")
+def report_page(request: Request, user: User, month: str) -> HTMLResponse:
+    report = _report(request, user, month)
+    start = report.starts_at
+    previous = (start - timedelta(days=1)).strftime("%Y-%m")
+    following = report.ends_at.strftime("%Y-%m")
+    return render(
+        request,
+        "report.html",
+        user=user,
+        view="report",
+        report=report,
+        zone=reports.REPORT_TIMEZONE,
+        previous=previous,
+        following=following,
+    )
+
+
+@router.get("/review")
+def review_page(request: Request, user: User) -> HTMLResponse:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        items = reports.review_list(session, user, request.app.state.clock.now())
+    # One template for both pages: the brief allows report.html only (see its header).
+    return render(request, "report.html", user=user, view="review", items=items)
+
+
 def _act(request: Request, user: StaffUser, incident_id: int, call, **kwargs: Any) -> Response:  # noqa: ANN001
     with Session(request.app.state.engine, expire_on_commit=False) as session:
         if queries.get_incident(session, user, incident_id) is None:
@@ -220,7 +281,9 @@ def _act(request: Request, user: StaffUser, incident_id: int, call, **kwargs: An
 
 
 @router.post("/incidents/{incident_id}/acknowledge")
-def acknowledge(request: Request, user: User, incident_id: int, token: CsrfField) -> Response:
+def acknowledge(
+    request: Request, user: User, incident_id: IncidentId, token: CsrfField
+) -> Response:
     check_csrf(request, token)
     return _act(request, user, incident_id, operations.acknowledge)
 
@@ -229,12 +292,12 @@ def acknowledge(request: Request, user: User, incident_id: int, token: CsrfField
 def claim(
     request: Request,
     user: User,
-    incident_id: int,
+    incident_id: IncidentId,
     token: CsrfField,
     contact_id: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, token)
-    chosen = int(contact_id) if contact_id.isdigit() else None
+    chosen = int(contact_id) if contact_id.isdigit() and int(contact_id) <= MAX_ID else None
     return _act(request, user, incident_id, operations.claim, contact_id=chosen)
 
 
@@ -242,7 +305,7 @@ def claim(
 def resolve(
     request: Request,
     user: User,
-    incident_id: int,
+    incident_id: IncidentId,
     token: CsrfField,
     outcome: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
@@ -253,7 +316,11 @@ def resolve(
 
 @router.post("/incidents/{incident_id}/notes")
 def add_note(
-    request: Request, user: User, incident_id: int, token: CsrfField, text: Annotated[str, Form()]
+    request: Request,
+    user: User,
+    incident_id: IncidentId,
+    token: CsrfField,
+    text: Annotated[str, Form()],
 ) -> Response:
     check_csrf(request, token)
     return _act(request, user, incident_id, operations.add_note, text=text)
