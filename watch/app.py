@@ -99,7 +99,7 @@ class _AppIncidentHooks:
         self, session: Session, household: Household, verdict: Verdict, now: datetime
     ) -> int | None:
         from notify.escalation import open_incident
-        from notify.policy import policy_named
+        from notify.policy_store import policy_for
 
         incident, created = open_incident(
             session=session,
@@ -110,7 +110,9 @@ class _AppIncidentHooks:
             score=verdict.score,
             since=verdict.since,
             now=now,
-            policy=policy_named(household.policy, self.policies_dir),
+            policy=policy_for(
+                session, household.organisation_id, household.policy, self.policies_dir
+            ),
         )
         return incident.id if created else None
 

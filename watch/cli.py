@@ -290,6 +290,48 @@ def check_policy(
         raise typer.Exit(1)
 
 
+@app.command("load-policy")
+def load_policy_command(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    organisation: Annotated[str, typer.Option(help="The organisation the policies are for.")] = (
+        "default"
+    ),
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Validate escalation policy files and load them into the database for an organisation.
+
+    Households use the policy their roster row names; incidents already open keep the policy
+    they opened with. Example: areawatch load-policy policies/town.toml --organisation midori
+    """
+    from sqlmodel import Session
+
+    from notify.policy import PolicyError
+    from notify.policy_store import store_policy
+    from watch.app import App
+
+    application = App.from_settings(_settings(config, database_url))
+    failed = False
+    for path in files:
+        with Session(application.engine) as session:
+            try:
+                policy, replaced = store_policy(
+                    session=session,
+                    organisation_id=organisation,
+                    path=path,
+                    now=application.clock.now(),
+                )
+            except PolicyError as error:
+                console.print(f"[red]{path}: {error}[/red]")
+                failed = True
+                continue
+            session.commit()
+        verb = "replaced" if replaced else "loaded"
+        console.print(f"{path}: policy {policy.name!r} {verb} for {organisation}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def timeline(
     incident_id: Annotated[int, typer.Argument(help="The incident's number.")],

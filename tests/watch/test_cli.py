@@ -26,6 +26,7 @@ runner = CliRunner()
         ["backtest"],
         ["timeline"],
         ["check-policy"],
+        ["load-policy"],
         ["demo"],
     ],
 )
@@ -176,3 +177,61 @@ def test_a_household_gets_the_policy_its_roster_row_names_frozen_on_its_incident
         incident = session.exec(select(Incident)).one()
     assert incident.policy_snapshot["name"] == "town"
     assert [s["kind"] for s in incident.policy_snapshot["steps"]] == ["notify_staff"]
+
+
+def test_an_organisations_policy_loaded_into_the_database_is_the_one_its_incidents_freeze(
+    database, town, tmp_path, channel
+):
+    from datetime import timedelta
+
+    import pandas as pd
+    from sqlmodel import Session, select
+
+    from data.tables import Household, Incident
+    from tests.watch.conftest import DAYS, ONSET, START, walk
+    from watch.app import App
+    from watch.clock import FrozenClock
+    from watch.settings import Settings
+
+    url = ["--database-url", database.url]
+    policy = tmp_path / "town.toml"
+    policy.write_text(
+        'name = "town"\n[[steps]]\nkind = "notify_family"\nwait = 20\n'
+        '[[steps]]\nkind = "notify_staff"\nwait = 20\n',
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n', encoding="utf-8")
+    assert runner.invoke(app, ["load-policy", str(policy), *url]).exit_code == 0
+    reload = runner.invoke(app, ["load-policy", str(policy), *url])
+    assert "replaced" in reload.output
+    assert runner.invoke(app, ["load-policy", str(bad), *url]).exit_code == 1
+    elsewhere = runner.invoke(app, ["load-policy", str(policy), "--organisation", "nowhere", *url])
+    assert elsewhere.exit_code == 1 and "does not exist" in elsewhere.output
+
+    application = App.from_settings(
+        Settings(database_url=database.url),
+        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
+        channels={"sms": channel, "console": channel},
+    )
+    for kind, path in (
+        ("roster", town.households),
+        ("roster", town.contacts),
+        ("readings", town.readings),
+        ("tv", town.tv),
+    ):
+        application.ingest(kind, path)
+    with Session(application.engine) as session:
+        household = session.get(Household, town.collapsed)
+        household.policy = "town"
+        session.add(household)
+        session.commit()
+    application.clock.set(START.to_pydatetime())
+    walk(application, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
+    walk(application, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30), escalate=False)
+    with Session(application.engine) as session:
+        incident = session.exec(select(Incident)).one()
+    assert [s["kind"] for s in incident.policy_snapshot["steps"]] == [
+        "notify_family",
+        "notify_staff",
+    ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 18:26:02.195284
+Create Date: 2026-11-22 18:35:54.474912
 
 """
 
@@ -62,6 +62,26 @@ def upgrade() -> None:
         sa.Column("last_error_at", data.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("source"),
     )
+    op.create_table(
+        "escalationpolicy",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("organisation_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("definition", sa.JSON(), nullable=True),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+        sa.Column("loaded_at", data.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            ["organisation.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("organisation_id", "name"),
+    )
+    with op.batch_alter_table("escalationpolicy", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_escalationpolicy_organisation_id"), ["organisation_id"], unique=False
+        )
+
     op.create_table(
         "household",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -464,6 +484,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_household_area"))
 
     op.drop_table("household")
+    with op.batch_alter_table("escalationpolicy", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_escalationpolicy_organisation_id"))
+
+    op.drop_table("escalationpolicy")
     op.drop_table("sourcecursor")
     op.drop_table("schedulerlease")
     op.drop_table("organisation")
