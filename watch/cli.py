@@ -362,7 +362,7 @@ def serve(
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the Twilio webhooks (SMS replies, delivery status, keypresses), /healthz, /metrics.
+    """Serve the staff dashboard and its JSON API, the Twilio webhooks, /healthz and /metrics.
 
     Example: areawatch serve --port 8000 --public-url https://watch.example.jp
     """
