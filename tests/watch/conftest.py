@@ -53,23 +53,46 @@ def channel() -> MemoryChannel:
 
 
 @pytest.fixture
-def loaded_app(database, town, channel) -> App:
+def make_loaded_app(database, town, channel):
+    """An App on the test database (settings may be overridden) with the town ingested."""
+
+    def make(kinds=("households", "contacts", "readings", "tv"), **settings) -> App:
+        clock = FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime())
+        app = App.from_settings(
+            Settings(database_url=database.url, **settings),
+            clock=clock,
+            channels={"sms": channel, "console": channel},
+        )
+        files = {
+            "households": ("roster", town.households),
+            "contacts": ("roster", town.contacts),
+            "readings": ("readings", town.readings),
+            "tv": ("tv", town.tv),
+        }
+        for name in kinds:
+            report = app.ingest(*files[name])
+            assert report.rows_quarantined == 0, report.quarantined[:3]
+        return app
+
+    return make
+
+
+@pytest.fixture
+def loaded_app(make_loaded_app) -> App:
     """An App on the test database with the town's roster and data ingested."""
-    clock = FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime())
-    app = App.from_settings(
-        Settings(database_url=database.url),
-        clock=clock,
-        channels={"sms": channel, "console": channel},
-    )
-    for kind, path in (
-        ("roster", town.households),
-        ("roster", town.contacts),
-        ("readings", town.readings),
-        ("tv", town.tv),
-    ):
-        report = app.ingest(kind, path)
-        assert report.rows_quarantined == 0, report.quarantined[:3]
-    return app
+    return make_loaded_app()
+
+
+def set_policy(app: App, household_id: str, policy: str) -> None:
+    from sqlmodel import Session
+
+    from data.tables import Household
+
+    with Session(app.engine) as session:
+        household = session.get(Household, household_id)
+        household.policy = policy
+        session.add(household)
+        session.commit()
 
 
 def walk(app: App, until, step: timedelta, escalate: bool = True) -> None:

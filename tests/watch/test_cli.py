@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from tests.watch.conftest import ONSET, START, set_policy, walk
 from watch.cli import app
 
 app_cli = app
@@ -135,63 +136,39 @@ def test_a_policy_file_with_a_mistake_is_refused_with_the_reason(tmp_path):
 
 
 def test_a_household_gets_the_policy_its_roster_row_names_frozen_on_its_incident(
-    database, town, tmp_path, channel
+    make_loaded_app, town, tmp_path
 ):
-    from datetime import timedelta
-
-    import pandas as pd
-    from sqlmodel import Session, select
-
-    from data.tables import Household, Incident
-    from tests.watch.conftest import DAYS, ONSET, START, walk
-    from watch.app import App
-    from watch.clock import FrozenClock
-    from watch.settings import Settings
-
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "town.toml").write_text(
         'name = "town"\n[[steps]]\nkind = "notify_staff"\nwait = 10\n', encoding="utf-8"
     )
-    app = App.from_settings(
-        Settings(database_url=database.url, policies_dir=str(policies)),
-        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
-        channels={"sms": channel, "console": channel},
-    )
-    for kind, path in (
-        ("roster", town.households),
-        ("roster", town.contacts),
-        ("readings", town.readings),
-        ("tv", town.tv),
-    ):
-        app.ingest(kind, path)
-    with Session(app.engine) as session:
-        household = session.get(Household, town.collapsed)
-        household.policy = "town"
-        session.add(household)
-        session.commit()
-    app.clock.set(START.to_pydatetime())
-    walk(app, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
-    walk(app, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30), escalate=False)
-    with Session(app.engine) as session:
-        incident = session.exec(select(Incident)).one()
+    app = make_loaded_app(policies_dir=str(policies))
+    set_policy(app, town.collapsed, "town")
+    incident = _collapse_incident(app)
     assert incident.policy_snapshot["name"] == "town"
     assert [s["kind"] for s in incident.policy_snapshot["steps"]] == ["notify_staff"]
 
 
-def test_an_organisations_policy_loaded_into_the_database_is_the_one_its_incidents_freeze(
-    database, town, tmp_path, channel
-):
+def _collapse_incident(app):
+    """Learn the history, live through the collapse, and return the one incident it opened."""
     from datetime import timedelta
 
     import pandas as pd
     from sqlmodel import Session, select
 
-    from data.tables import Household, Incident
-    from tests.watch.conftest import DAYS, ONSET, START, walk
-    from watch.app import App
-    from watch.clock import FrozenClock
-    from watch.settings import Settings
+    from data.tables import Incident
+
+    app.clock.set(START.to_pydatetime())
+    walk(app, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
+    walk(app, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30), escalate=False)
+    with Session(app.engine) as session:
+        return session.exec(select(Incident)).one()
+
+
+def test_an_organisations_policy_loaded_into_the_database_is_the_one_its_incidents_freeze(
+    database, make_loaded_app, town, tmp_path
+):
 
     url = ["--database-url", database.url]
     policy = tmp_path / "town.toml"
@@ -209,28 +186,9 @@ def test_an_organisations_policy_loaded_into_the_database_is_the_one_its_inciden
     elsewhere = runner.invoke(app, ["load-policy", str(policy), "--organisation", "nowhere", *url])
     assert elsewhere.exit_code == 1 and "does not exist" in elsewhere.output
 
-    application = App.from_settings(
-        Settings(database_url=database.url),
-        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
-        channels={"sms": channel, "console": channel},
-    )
-    for kind, path in (
-        ("roster", town.households),
-        ("roster", town.contacts),
-        ("readings", town.readings),
-        ("tv", town.tv),
-    ):
-        application.ingest(kind, path)
-    with Session(application.engine) as session:
-        household = session.get(Household, town.collapsed)
-        household.policy = "town"
-        session.add(household)
-        session.commit()
-    application.clock.set(START.to_pydatetime())
-    walk(application, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
-    walk(application, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30), escalate=False)
-    with Session(application.engine) as session:
-        incident = session.exec(select(Incident)).one()
+    application = make_loaded_app()
+    set_policy(application, town.collapsed, "town")
+    incident = _collapse_incident(application)
     assert [s["kind"] for s in incident.policy_snapshot["steps"]] == [
         "notify_family",
         "notify_staff",

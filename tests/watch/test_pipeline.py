@@ -71,27 +71,13 @@ def test_running_detection_again_at_the_same_time_changes_nothing(loaded_app):
 
 
 def test_a_meter_that_stops_reporting_opens_an_outage_for_operators_not_a_message_to_family(
-    database, town, channel
+    make_loaded_app, town
 ):
     from sqlalchemy import delete
 
     from data.tables import Reading
-    from tests.watch.conftest import DAYS
-    from watch.app import App
-    from watch.clock import FrozenClock
-    from watch.settings import Settings
 
-    app = App.from_settings(
-        Settings(database_url=database.url),
-        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
-        channels={"sms": channel, "console": channel},
-    )
-    for kind, path in (
-        ("roster", town.households),
-        ("roster", town.contacts),
-        ("readings", town.readings),
-    ):
-        app.ingest(kind, path)
+    app = make_loaded_app(kinds=("households", "contacts", "readings"))
     silent = "H002" if town.collapsed != "H002" else "H003"
     gap_start = (START + pd.Timedelta(days=10, hours=1)).to_pydatetime()
     with Session(app.engine) as session:
