@@ -51,6 +51,41 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     )
 
 
+@app.command("check-config")
+def check_config(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Validate the settings (file and environment) and say what AreaWatch will do with them.
+
+    Secrets are reported as set or missing, never shown. Example: areawatch check-config --config
+    /etc/areawatch/areawatch.toml
+    """
+    from data.db import make_engine
+
+    settings = _settings(config, database_url)
+    backend = settings.database_url.split(":", 1)[0]
+    console.print(
+        f"Settings are valid. Database: {backend}; time zone: {settings.timezone}; "
+        f"messages go to: {settings.channel}.",
+        highlight=False,
+    )
+    if settings.channel == "sms":
+        console.print("Twilio: credentials set; replies verified against the auth token.")
+    console.print(f"Email: {'via ' + settings.smtp.host if settings.smtp.host else 'off'}.")
+    for source in settings.sources:
+        where = source.path or source.url
+        console.print(
+            f"Source {source.name!r}: {source.type} {source.kind} from {where}, "
+            f"every {source.every_minutes} min.",
+            highlight=False,
+        )
+    try:
+        with make_engine(settings.database_url).connect():
+            pass
+    except Exception as error:  # noqa: BLE001  (any failure: tell the operator, exit non-zero)
+        console.print(f"[red]The database cannot be reached: {type(error).__name__}[/red]")
+        raise typer.Exit(1) from error
+    console.print("The database answers.")
+
+
 @app.command()
 def init(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema.

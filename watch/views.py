@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from data.sources.base import source_health
 from data.tables import (
     Contact,
     Household,
@@ -25,6 +26,7 @@ from data.tables import (
     Organisation,
     Reading,
 )
+from data.tables.operations import SourceCursor
 from notify.budget import sms_budget_status
 from notify.channels.base import mask_phone
 
@@ -41,6 +43,7 @@ class StatusSnapshot:
     ingests: list[Ingest]
     pending_messages: int
     sms_budgets: list[tuple[Organisation, int, int | None]]
+    sources: list[SourceCursor]
 
 
 def collect_status(engine: Engine, now: datetime, silent_after: timedelta = timedelta(hours=6)):
@@ -74,7 +77,10 @@ def collect_status(engine: Engine, now: datetime, silent_after: timedelta = time
             .select_from(Notification)
             .where(Notification.status.in_(["pending", "sending"]))
         ).one()
-    return StatusSnapshot(now, list(open_incidents), silent, list(ingests), pending, budgets)
+        sources = source_health(session)
+    return StatusSnapshot(
+        now, list(open_incidents), silent, list(ingests), pending, budgets, sources
+    )
 
 
 def render_status(console: Console, status: StatusSnapshot) -> None:
@@ -111,6 +117,18 @@ def render_status(console: Console, status: StatusSnapshot) -> None:
             str(run.rows_quarantined),
         )
     console.print(ingests)
+    sources = Table(title="Sources")
+    for column in ("source", "last success", "lag", "last error"):
+        sources.add_column(column)
+    for source in status.sources:
+        lag = _hours(status.now - source.last_success_at) if source.last_success_at else "never"
+        error = ""
+        if source.last_error and (
+            source.last_success_at is None or source.last_error_at > source.last_success_at
+        ):
+            error = f"{local(source.last_error_at)}: {source.last_error}"
+        sources.add_row(source.source, local(source.last_success_at) or "never", lag, error)
+    console.print(sources)
     console.print(f"Messages waiting to be sent: {status.pending_messages}")
     budgets = Table(title="SMS this month (segments)")
     for column in ("organisation", "used", "budget"):

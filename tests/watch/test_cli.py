@@ -28,6 +28,7 @@ runner = CliRunner()
         ["timeline"],
         ["check-policy"],
         ["load-policy"],
+        ["check-config"],
         ["demo"],
     ],
 )
@@ -193,3 +194,40 @@ def test_an_organisations_policy_loaded_into_the_database_is_the_one_its_inciden
         "notify_family",
         "notify_staff",
     ]
+
+
+def test_check_config_explains_the_settings_and_reaches_the_database(database, tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    config = tmp_path / "areawatch.toml"
+    config.write_text(
+        f'[[sources]]\nname = "meter"\nkind = "readings"\npath = "{folder}"\n', encoding="utf-8"
+    )
+    result = runner.invoke(
+        app, ["check-config", "--config", str(config), "--database-url", database.url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Settings are valid" in result.output
+    assert "Source 'meter'" in result.output and "The database answers" in result.output
+    unreachable = runner.invoke(
+        app, ["check-config", "--database-url", "postgresql://nobody@127.0.0.1:1/none"]
+    )
+    assert unreachable.exit_code == 1
+    assert "cannot be reached" in unreachable.output
+
+
+def test_status_shows_each_sources_last_success_and_error(database, town, tmp_path):
+    from datetime import UTC, datetime
+
+    from data.db import make_engine
+    from data.sources.base import record_error, record_progress
+
+    engine = make_engine(database.url)
+    record_progress(engine, source="meter", cursor="a.csv", now=datetime(2025, 1, 6, tzinfo=UTC))
+    record_error(
+        engine, source="catv", error="folder missing", now=datetime(2025, 1, 6, tzinfo=UTC)
+    )
+    result = runner.invoke(app, ["status", "--database-url", database.url])
+    assert result.exit_code == 0, result.output
+    assert "meter" in result.output and "catv" in result.output
+    assert "folder missing" in result.output
