@@ -8,7 +8,7 @@ and resolving tell everyone already asked (an ``inform`` notification in the out
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 
 from data.tables.incidents import Incident, IncidentStatus, Notification, NotificationStatus
 from data.tables.roster import Contact, ContactRole, Household
-from notify.claim_reminders import REMIND_AFTER
 from notify.planner import ASKING_PURPOSES
 from notify.templates import label, render
 from notify.timeline import add_event
@@ -32,6 +31,10 @@ class Outcome(StrEnum):
     needed_help = "needed_help"
     false_alarm = "false_alarm"
     other = "other"
+
+
+#: A claim with no outcome after this long is chased (``notify.claim_reminders``).
+CLAIM_REMIND_AFTER = timedelta(minutes=60)
 
 
 def _guarded_change(
@@ -152,7 +155,7 @@ def claim(*, engine: Engine, incident_id: int, contact_id: int, now: datetime) -
             status=IncidentStatus.claimed,
             claimed_by_contact_id=contact_id,
             # Due again if no outcome is reported: see notify.claim_reminders.
-            next_step_at=now + REMIND_AFTER,
+            next_step_at=now + CLAIM_REMIND_AFTER,
         ):
             return None
         add_event(session, incident_id, "claimed", now, contact_id)

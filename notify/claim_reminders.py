@@ -9,18 +9,19 @@ guarded update (two schedulers cannot both send it) and a row in the outbox and 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from data.tables.incidents import Incident, IncidentEvent, IncidentStatus, Notification
 from data.tables.roster import Contact, ContactRole, Household
+from notify.actions import CLAIM_REMIND_AFTER as REMIND_AFTER
+from notify.actions import _guarded_change
 from notify.templates import render
 from notify.timeline import add_event
 
-REMIND_AFTER = timedelta(minutes=60)
 #: From this reminder on, staff are told as well as the claimer.
 STAFF_FROM_ROUND = 2
 EVENT = "claim_reminder"
@@ -43,16 +44,9 @@ def _remind(engine: Engine, incident_id: int, now: datetime) -> bool:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.status != IncidentStatus.claimed:
             return False
-        moved = session.execute(
-            update(Incident)
-            .where(
-                col(Incident.id) == incident.id,
-                col(Incident.version) == incident.version,
-                col(Incident.status) == IncidentStatus.claimed,
-            )
-            .values(version=Incident.version + 1, next_step_at=now + REMIND_AFTER)
-        )
-        if moved.rowcount != 1:
+        if not _guarded_change(
+            session, incident, (IncidentStatus.claimed,), next_step_at=now + REMIND_AFTER
+        ):
             session.rollback()
             return False  # someone else reminded, or the outcome came in meanwhile
         done = session.exec(

@@ -41,6 +41,18 @@ class RebasedHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
+def twilio_client(
+    account_sid: str, auth_token: str, *, base_url: str | None, timeout: float
+) -> Client:
+    """The real ``twilio`` client; ``base_url`` points it at a local fake in tests."""
+    http_client = (
+        RebasedHttpClient(base_url, timeout=timeout)
+        if base_url
+        else TwilioHttpClient(timeout=timeout)
+    )
+    return Client(account_sid, auth_token, http_client=http_client)
+
+
 class TwilioSmsChannel:
     """Send SMS with ``twilio.rest.Client``.
 
@@ -68,12 +80,7 @@ class TwilioSmsChannel:
         status_callback: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        http_client = (
-            RebasedHttpClient(base_url, timeout=timeout)
-            if base_url
-            else TwilioHttpClient(timeout=timeout)
-        )
-        self.client = Client(account_sid, auth_token, http_client=http_client)
+        self.client = twilio_client(account_sid, auth_token, base_url=base_url, timeout=timeout)
         self.from_number = from_number
         self.status_callback = status_callback
 

@@ -13,12 +13,10 @@ import logging
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from notify.channels.base import ChannelError, Message, SendResult, mask_phone
-from notify.channels.twilio_sms import RebasedHttpClient
+from notify.channels.twilio_sms import twilio_client
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +89,7 @@ class TwilioVoiceChannel:
         status_callback: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        http_client = (
-            RebasedHttpClient(base_url, timeout=timeout)
-            if base_url
-            else TwilioHttpClient(timeout=timeout)
-        )
-        self.client = Client(account_sid, auth_token, http_client=http_client)
+        self.client = twilio_client(account_sid, auth_token, base_url=base_url, timeout=timeout)
         self.from_number = from_number
         self.gather_url = gather_url
         self.status_callback = status_callback
