@@ -4,7 +4,8 @@ A fridge, a router and a freezer give a meter a low, slightly noisy floor. A per
 line move: a kettle, a light switched on or off, a cooker. An appliance left running (a lamp, a
 heater) is a flat raised line: its first step is a change, after that nothing changes, so it is
 not evidence that anyone is moving. A TV operation (a key pressed) is evidence; a TV that is
-merely on is not.
+merely on is not, and neither is the drop in load when a set left on for hours without a key
+switches itself off (most sets do after 3-4 hours without operation).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from detectors.base import Interval
 
 _MIN_READINGS = 8  # fewer readings than this: the floor is their minimum, the noise the prior
 _REFRESH_EVERY = 6  # readings learned between two recomputations of the floor and noise
+_EPSILON_MINUTES = 1e-6  # on-minutes are sums of float minutes: "the whole interval" within this
 
 
 class ActivityEvidence:
@@ -33,7 +35,9 @@ class ActivityEvidence:
 
     An interval is evidence when its change from the previous observed reading exceeds
     ``noise_factor`` times ``noise`` and at least ``min_step_kwh``, or when it carries a TV
-    operation. ``score_one`` is the change in units of noise. Score before you learn: the
+    operation; a fall in usage as the TV goes off, with no key pressed and after at least
+    ``tv_auto_off_minutes`` on without one, is the set's own timer and does not count.
+    ``score_one`` is the change in units of noise. Score before you learn: the
     score of ``x`` compares it with the readings seen before ``x``.
 
     Parameters
@@ -47,6 +51,10 @@ class ActivityEvidence:
         60 W change sustained for the half-hour, or a kettle for about a minute).
     prior_noise_kwh
         The noise assumed before enough readings were seen.
+    tv_auto_off_minutes
+        How long a TV must have been on without a key pressed for its switching off to be taken
+        as its auto-off timer (sets switch off after 3-4 hours; a person who watched that long
+        without touching the remote shows other evidence soon enough).
 
     Notes
     -----
@@ -65,6 +73,14 @@ class ActivityEvidence:
     True
     >>> evidence.is_evidence(Interval(start + timedelta(hours=24), 0.052))  # fridge
     False
+
+    A set left on for four hours with no key pressed, then switching itself off:
+
+    >>> t = start + timedelta(hours=24)
+    >>> for i in range(8):
+    ...     evidence.learn_one(Interval(t + timedelta(minutes=30 * i), 0.11, tv_on_minutes=30))
+    >>> evidence.is_evidence(Interval(t + timedelta(hours=4), 0.05, tv_on_minutes=10))
+    False
     """
 
     def __init__(
@@ -73,11 +89,13 @@ class ActivityEvidence:
         noise_factor: float = 2.0,
         min_step_kwh: float = 0.03,
         prior_noise_kwh: float = 0.01,
+        tv_auto_off_minutes: float = 180.0,
     ) -> None:
         self.window_days = window_days
         self.noise_factor = noise_factor
         self.min_step_kwh = min_step_kwh
         self.prior_noise_kwh = prior_noise_kwh
+        self.tv_auto_off_minutes = tv_auto_off_minutes
 
     def _state(self) -> deque[float]:
         if not hasattr(self, "_readings"):
@@ -90,6 +108,10 @@ class ActivityEvidence:
     def learn_one(self, x: Interval) -> None:
         """Remember ``x``'s reading (missing readings are skipped, not read as zero)."""
         readings = self._state()
+        # The TV: on through the end of ``x``, and for how long without a key pressed.
+        unattended = 0.0 if x.tv_operations > 0 else self._tv_unattended() + x.tv_on_minutes
+        on_at_end = x.tv_on_minutes >= x.minutes - _EPSILON_MINUTES
+        self._tv = (unattended if on_at_end else 0.0, on_at_end)
         if x.kwh is None:
             return
         readings.append(float(x.kwh))
@@ -147,8 +169,25 @@ class ActivityEvidence:
         """Whether ``x`` shows a person at home and moving (before learning ``x``)."""
         if x.tv_operations > 0:
             return True
-        step = abs(self.step_kwh(x))
-        return step >= self.min_step_kwh and step > self.noise_factor * self.noise
+        signed = self.step_kwh(x)
+        step = abs(signed)
+        if not (step >= self.min_step_kwh and step > self.noise_factor * self.noise):
+            return False
+        return not (signed < 0 and self.tv_switched_itself_off(x))
+
+    def tv_switched_itself_off(self, x: Interval) -> bool:
+        """The TV, on without a key pressed for ``tv_auto_off_minutes``, went off during ``x``."""
+        was_on = getattr(self, "_tv", (0.0, False))[1]
+        return (
+            was_on
+            and x.tv_operations == 0
+            and x.tv_on_minutes < x.minutes - _EPSILON_MINUTES
+            and self._tv_unattended() + x.tv_on_minutes >= self.tv_auto_off_minutes
+        )
+
+    def _tv_unattended(self) -> float:
+        # States pickled before the TV bookkeeping existed have none: the set was off.
+        return getattr(self, "_tv", (0.0, False))[0]
 
     def is_raised(self, x: Interval) -> bool:
         """Whether ``x`` sits clearly above the standby floor (a lamp, a heater, a TV left on)."""

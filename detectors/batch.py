@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from detectors.activity import _MIN_READINGS, _REFRESH_EVERY, QuietTracker
+from detectors.activity import _EPSILON_MINUTES, _MIN_READINGS, _REFRESH_EVERY, QuietTracker
 
 _SLOTS_PER_DAY = 48
 _NOISE_FLOOR = 1e-3  # as in ActivityEvidence._baseline_and_noise
@@ -60,7 +60,9 @@ class BatchState:
     ``window`` holds the last ``window_days * 48`` observed readings right-aligned (NaN before the
     first), ``length`` how many of them are real. ``valid`` says whether ``noise`` is the cached
     value (``ActivityEvidence._floor`` is not None); ``counter`` is readings learned since it was
-    computed. ``last_kwh`` is NaN before any reading.
+    computed. ``last_kwh`` is NaN before any reading. ``tv_unattended`` and ``tv_on_at_end`` are
+    the TV's minutes on without a key pressed and whether it was on at the end of the last
+    counted slot (to tell its auto-off from a person).
     """
 
     window: np.ndarray
@@ -70,6 +72,8 @@ class BatchState:
     valid: np.ndarray
     noise: np.ndarray
     quiet_minutes: np.ndarray
+    tv_unattended: np.ndarray
+    tv_on_at_end: np.ndarray
 
     @classmethod
     def fresh(cls, households: int, window_days: int = 7) -> BatchState:
@@ -82,6 +86,8 @@ class BatchState:
             valid=np.zeros(households, dtype=bool),
             noise=np.zeros(households),
             quiet_minutes=np.zeros(households),
+            tv_unattended=np.zeros(households),
+            tv_on_at_end=np.zeros(households, dtype=bool),
         )
 
     @classmethod
@@ -97,6 +103,9 @@ class BatchState:
             evidence = tracker.evidence
             if not hasattr(evidence, "_readings"):
                 continue
+            state.tv_unattended[row], state.tv_on_at_end[row] = getattr(
+                evidence, "_tv", (0.0, False)
+            )
             readings = list(evidence._readings)
             if readings:
                 state.window[row, width - len(readings) :] = readings
@@ -255,6 +264,7 @@ def _run_chunk(
     min_step_kwh: float,
     prior_noise_kwh: float,
     slot_minutes: float,
+    tv_auto_off_minutes: float,
 ) -> BatchResult:
     households, slots = kwh.shape
     width = state.window.shape[1]
@@ -273,6 +283,8 @@ def _run_chunk(
     valid = state.valid.copy()
     noise = state.noise.copy()
     quiet = state.quiet_minutes.copy()
+    unattended = state.tv_unattended.copy()
+    on_at_end = state.tv_on_at_end.copy()
     seen = np.zeros(households, dtype=np.int64)
     evidence_out = np.zeros((households, slots), dtype=bool)
     quiet_out = np.empty((households, slots))
@@ -306,8 +318,22 @@ def _run_chunk(
             )
             valid[refresh] = True
             counter[refresh] = 0
-        evident = tv | (~tv & here & stepped & (step > noise_factor * noise))
+        on_minutes = tv_on[:, t]
+        # The set's own auto-off: a fall in usage as a TV long on without a key goes off.
+        auto_off = (
+            on_at_end
+            & (on_minutes < slot_minutes - _EPSILON_MINUTES)
+            & (unattended + on_minutes >= tv_auto_off_minutes)
+            & here
+            & (x < last)
+        )
+        evident = tv | (~tv & here & stepped & (step > noise_factor * noise) & ~auto_off)
         observed = here | tv
+        # learn_one's TV bookkeeping, for every slot the tracker counts.
+        ends_on = on_minutes >= slot_minutes - _EPSILON_MINUTES
+        counted = np.where(tv, 0.0, unattended + on_minutes)
+        unattended = np.where(observed, np.where(ends_on, counted, 0.0), unattended)
+        on_at_end = np.where(observed, ends_on, on_at_end)
         quiet = np.where(evident, 0.0, np.where(observed, quiet + slot_minutes, quiet))
         evidence_out[:, t] = evident
         quiet_out[:, t] = quiet
@@ -335,6 +361,8 @@ def _run_chunk(
         valid=valid,
         noise=noise,
         quiet_minutes=quiet,
+        tv_unattended=unattended,
+        tv_on_at_end=on_at_end,
     )
     return BatchResult(evidence_out, quiet_out, end)
 
@@ -350,6 +378,7 @@ def run_batch(
     min_step_kwh: float = 0.03,
     prior_noise_kwh: float = 0.01,
     slot_minutes: float = 30.0,
+    tv_auto_off_minutes: float = 180.0,
     workers: int = 1,
 ) -> BatchResult:
     """Run ``QuietTracker(ActivityEvidence(...))`` over ``kwh[households, slots]`` at once.
@@ -362,7 +391,7 @@ def run_batch(
         Same shape; TV keys pressed, and minutes the set was on (0 if not given).
     state
         Where the detectors stand before the first slot (fresh detectors if not given).
-    window_days, noise_factor, min_step_kwh, prior_noise_kwh
+    window_days, noise_factor, min_step_kwh, prior_noise_kwh, tv_auto_off_minutes
         ``ActivityEvidence``'s parameters.
     workers
         Threads, each scoring its own chunk of households (numpy releases the GIL in the heavy
@@ -389,6 +418,7 @@ def run_batch(
             min_step_kwh,
             prior_noise_kwh,
             slot_minutes,
+            tv_auto_off_minutes,
         )
 
     starts = range(0, households, _CHUNK)

@@ -46,6 +46,16 @@ def _homes(make: Callable[..., HouseholdStream]) -> list[list[Interval]]:
         for i in range(DAYS * 48)
     ]
     homes.append([replace(x, kwh=k, tv_operations=0) for x, k in zip(homes[0], flat, strict=True)])
+    # A set left on without a key for 4.5 h that then switches itself off (not a person), and
+    # a short session switched off after an hour (the drop is a person's doing).
+    tv_home = [replace(x, kwh=0.05, tv_operations=0, tv_on_minutes=0.0) for x in homes[0]]
+    for i in range(200, 209):
+        tv_home[i] = replace(tv_home[i], kwh=0.15, tv_on_minutes=30.0)
+    tv_home[209] = replace(tv_home[209], kwh=0.05, tv_on_minutes=10.0)
+    for i in range(300, 302):
+        tv_home[i] = replace(tv_home[i], kwh=0.15, tv_on_minutes=30.0)
+    tv_home[302] = replace(tv_home[302], kwh=0.05, tv_on_minutes=20.0)
+    homes.append(tv_home)
     # A TV key pressed while the meter reading is missing: evidence, but nothing to learn.
     for i in range(100, 110):
         x = homes[4][i]
@@ -171,3 +181,17 @@ def test_batch_input_is_not_mutated_and_mismatched_shapes_are_refused(homes) -> 
     np.testing.assert_array_equal(kwh, before)
     with pytest.raises(ValueError):
         run_batch(kwh, ops[:, :-1])
+
+
+def test_a_tv_switching_itself_off_is_not_a_person_but_a_short_session_ending_is(homes) -> None:
+    tv_home = homes[-1]
+    evidence = ActivityEvidence()
+    seen = []
+    for x in tv_home:
+        seen.append(evidence.is_evidence(x))
+        evidence.learn_one(x)
+    assert seen[200]  # switching on: a step up
+    assert not seen[209]  # 4.5 h without a key, then off: the set's timer
+    assert seen[302]  # off after an hour: somebody switched it off
+    batch_evidence = evidence_batch(*_arrays([tv_home]))[0]
+    assert batch_evidence.tolist() == seen
