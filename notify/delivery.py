@@ -287,7 +287,8 @@ def deliver_pending(
         rows = session.exec(
             select(Notification, Contact, Household.organisation_id)
             .join(Incident, col(Incident.id) == Notification.incident_id)
-            .join(Household, col(Household.id) == Incident.household_id)
+            # Outer: an incident about a data source has no household (operators' console only).
+            .join(Household, col(Household.id) == Incident.household_id, isouter=True)
             .join(Contact, col(Notification.contact_id) == Contact.id, isouter=True)
             .where(
                 Notification.status == NotificationStatus.pending,

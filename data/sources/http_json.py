@@ -79,6 +79,16 @@ class HttpFetcher:
         self, url: str, params: Mapping[str, object], headers: Mapping[str, str] | None = None
     ) -> object:
         """The decoded JSON body of ``GET url?params``; raises ``PullError`` with the reason."""
+        response = self.get(url, params, headers)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise PullError(f"the body from {url} is not JSON: {error}") from error
+
+    def get(
+        self, url: str, params: Mapping[str, object], headers: Mapping[str, str] | None = None
+    ) -> requests.Response:
+        """A 2xx answer to ``GET url?params`` (any body), after the retries; else ``PullError``."""
         sent = dict(headers or {})
         if self.token:
             sent["Authorization"] = f"Bearer {self.token}"
@@ -102,10 +112,7 @@ class HttpFetcher:
                 continue
             if response.status_code >= 400:
                 raise PullError(f"HTTP {response.status_code} from {url}: {response.text[:200]}")
-            try:
-                return response.json()
-            except ValueError as error:
-                raise PullError(f"the body from {url} is not JSON: {error}") from error
+            return response
         raise PullError(f"{url} failed {self.tries} times; last: {last}")
 
 

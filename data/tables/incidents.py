@@ -40,11 +40,24 @@ class Incident(SQLModel, table=True):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
+        # An operator incident about a data source (``source_stale``): one open per source too.
+        Index(
+            "uq_incident_open_source_kind",
+            "source",
+            "kind",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    household_id: str = Field(foreign_key="household.id", index=True, max_length=64)
-    kind: str = Field(max_length=16)  # inactivity | outage
+    # A household's incident; None for an incident about a data source (then ``source`` is set).
+    household_id: str | None = Field(
+        default=None, foreign_key="household.id", index=True, max_length=64
+    )
+    source: str | None = Field(default=None, index=True, max_length=64)
+    kind: str = Field(max_length=16)  # inactivity | outage | source_stale
     severity: str = Field(max_length=16)
     status: IncidentStatus = Field(default=IncidentStatus.open, index=True)
     reason: str = Field(max_length=400)

@@ -21,6 +21,9 @@ class SourceCursor(SQLModel, table=True):
     last_success_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_error: str | None = Field(default=None, max_length=400)
     last_error_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # When the staleness check first saw the source: a source that never succeeded is stale
+    # counted from here.
+    first_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class SchedulerLease(SQLModel, table=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -22,6 +23,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from data.tables.incidents import Incident, IncidentStatus, Notification, NotificationStatus
+from data.tables.operations import SourceCursor
 from data.tables.readings import Ingest
 from watch.clock import Clock
 
@@ -110,7 +112,42 @@ class AreaWatchCollector(Collector):
                 .order_by(Ingest.kind)
             ):
                 ingest_age.add_metric([kind], (now - finished).total_seconds())
-        return [incidents, pending, ingest_age]
+            sources = _source_metrics(session, now)
+        return [incidents, pending, ingest_age, *sources]
+
+
+def _source_metrics(session: Session, now: datetime) -> list[Metric]:
+    """Per source (by its configured name): lag, last success, and whether the last pull failed.
+
+    A source that never succeeded has no lag or last-success sample, only ``last_pull_failed``;
+    alert on ``absent()`` or on the ``source_stale`` incidents for it.
+    """
+    lag = GaugeMetricFamily(
+        "areawatch_source_lag_seconds",
+        "Seconds since the source's last successful pull",
+        labels=["source"],
+    )
+    last_success = GaugeMetricFamily(
+        "areawatch_source_last_success_timestamp_seconds",
+        "Unix time of the source's last successful pull",
+        labels=["source"],
+    )
+    failed = GaugeMetricFamily(
+        "areawatch_source_last_pull_failed",
+        "1 when the source's most recent pull recorded an error, else 0",
+        labels=["source"],
+    )
+    for row in session.exec(select(SourceCursor).order_by(SourceCursor.source)):
+        if row.last_success_at is not None:
+            lag.add_metric([row.source], max(0.0, (now - row.last_success_at).total_seconds()))
+            last_success.add_metric([row.source], row.last_success_at.timestamp())
+        # A pull that loaded some pages and then failed records both at once: it failed.
+        errored = row.last_error_at is not None and (
+            row.last_success_at is None or row.last_error_at >= row.last_success_at
+        )
+        if row.last_error_at is not None or row.last_success_at is not None:
+            failed.add_metric([row.source], 1 if errored else 0)
+    return [lag, last_success, failed]
 
 
 def metrics_registry(engine: Engine, clock: Clock) -> CollectorRegistry:

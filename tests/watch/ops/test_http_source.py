@@ -297,7 +297,7 @@ def test_sources_configured_in_toml_are_pulled_with_the_token_from_the_environme
         ('type = "http_json"\nkind = "readings"\nurl = "ftp://x"\n', "url must start with"),
         ('type = "ngsi_v2"\nkind = "tv"\nurl = "http://x"\n', "gives readings, not 'tv'"),
         ('type = "ngsi_v2"\nurl = "http://x"\npage_size = 0\n', "page_size must be"),
-        ('type = "soap"\nkind = "readings"\nurl = "http://x"\n', "'http_json' or 'ngsi_v2'"),
+        ('type = "soap"\nkind = "readings"\nurl = "http://x"\n', "'ngsi_v2' or 'green_button'"),
     ],
 )
 def test_a_remote_source_with_a_mistake_is_refused_with_the_reason(tmp_path, body, message):
