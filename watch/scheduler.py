@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from data.tables import SchedulerLease
+from watch import logs
 from watch.app import App
 
 logger = logging.getLogger(__name__)
@@ -120,24 +121,52 @@ def pull_job(source_name: str) -> None:
     from watch.jobs import pull_source
 
     service = _running()
-    report = pull_source(service.app, source_name)
-    logger.info(
-        "source %s: %d files loaded, %d rejected, %d waiting%s",
-        source_name, len(report.files_loaded), len(report.files_rejected),
-        len(report.files_waiting), f", error: {report.error}" if report.error else "",
-    )  # fmt: skip
-    with service.detect_lock:
-        service.app.detect()
+    with logs.job(f"pull:{source_name}"):
+        report = pull_source(service.app, source_name)
+        logger.info(
+            "source %s: %d files loaded, %d rejected, %d waiting%s",
+            source_name, len(report.files_loaded), len(report.files_rejected),
+            len(report.files_waiting), f", error: {report.error}" if report.error else "",
+            extra={
+                "source": source_name, "files_loaded": len(report.files_loaded),
+                "files_rejected": len(report.files_rejected), "rows_inserted": report.rows_inserted,
+                "rows_quarantined": report.rows_quarantined, "error": report.error,
+            },
+        )  # fmt: skip
+        with service.detect_lock:
+            found = service.app.detect()
+        logger.info(
+            "detection: %d slots of %d households scored, %d incidents opened, %d resolved",
+            found.slots_scored, found.households_scored, len(found.incidents_opened),
+            len(found.incidents_resolved),
+            extra={
+                "slots_scored": found.slots_scored, "households_scored": found.households_scored,
+                "incidents_opened": found.incidents_opened,
+                "incidents_resolved": found.incidents_resolved,
+            },
+        )  # fmt: skip
 
 
 def escalate_job() -> None:
-    _running().app.escalate()
+    with logs.job("escalate"):
+        tick = _running().app.escalate()
+        if tick.steps_applied or tick.queued or tick.delivery.sent or tick.delivery.failed:
+            logger.info(
+                "escalation: %d steps applied, %d messages sent, %d failed",
+                tick.steps_applied, tick.delivery.sent, tick.delivery.failed,
+                extra={
+                    "steps_applied": tick.steps_applied, "queued": tick.queued,
+                    "sent": tick.delivery.sent, "failed": tick.delivery.failed,
+                    "held": tick.held,
+                },
+            )  # fmt: skip
 
 
 def maintain_job() -> None:
     from watch.jobs import maintain
 
-    maintain(_running().app)
+    with logs.job("maintain"):
+        maintain(_running().app)
 
 
 def _running() -> Service:
