@@ -45,11 +45,19 @@ def silence_state(silence: Silence, now: datetime) -> SilenceState:
     >>> s.ended_early_at = start + timedelta(days=2)
     >>> silence_state(s, start + timedelta(days=3)).value
     'expired'
+
+    A silence called off before it began is over, not still waiting to start:
+
+    >>> s.ended_early_at = start - timedelta(hours=1)
+    >>> silence_state(s, start - timedelta(minutes=30)).value
+    'expired'
     """
+    if now >= silence_end(silence) or (
+        silence.ended_early_at is not None and now >= silence.ended_early_at
+    ):
+        return SilenceState.expired
     if now < silence.starts_at:
         return SilenceState.pending
-    if now >= silence_end(silence):
-        return SilenceState.expired
     return SilenceState.active
 
 

@@ -12,6 +12,7 @@ shows a whole escalation. Messages go to a recording channel, never to a phone.
 from __future__ import annotations
 
 import heapq
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 from sqlmodel import Session, col, select
 
-from data.tables import Contact, Finding, Household, Incident, Notification
+from data.db import make_engine
+from data.tables import Contact, Finding, Household, Incident, Notification, StaffUser
 from notify.actions import resolve
 from notify.channels.console import ConsoleChannel
 from notify.replies import handle_inbound_sms
@@ -229,3 +231,50 @@ def _in_flight(app: App) -> bool:
             session.exec(select(Incident.id).where(Incident.status != "resolved").limit(1)).first()
             is not None
         )
+
+
+#: The account ``areawatch demo --serve`` creates; its password is made afresh on every run.
+DEMO_USERNAME = "demo"
+DEMO_ORGANISATION = "default"
+
+
+def create_demo_login(*, database_url: str, now: datetime) -> tuple[str, str]:
+    """A staff account on the demo database, replacing any from an earlier run: (name, password).
+
+    The password is random: the account exists only on this throw-away database, but a demo
+    server left running on a shared machine should still not open with a guessable password.
+    """
+    from watch.web.auth import create_user
+
+    password = secrets.token_urlsafe(12)
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            for old in session.exec(select(StaffUser).where(StaffUser.username == DEMO_USERNAME)):
+                session.delete(old)
+            session.flush()
+            create_user(
+                session=session,
+                organisation_id=DEMO_ORGANISATION,
+                username=DEMO_USERNAME,
+                password=password,
+                role="staff",
+                now=now,
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    return DEMO_USERNAME, password
+
+
+def demo_server(*, result: DemoResult, host: str, port: int):  # noqa: ANN201  (uvicorn.Server)
+    """The dashboard on the demo database, its clock stopped where the replay ended, so the
+    pages show the replayed weeks as if they were the last ones."""
+    from watch.web.server import make_server
+
+    return make_server(
+        settings=Settings(database_url=result.database_url),
+        host=host,
+        port=port,
+        clock=FrozenClock(result.end),
+    )

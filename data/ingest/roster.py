@@ -144,9 +144,20 @@ def _check_household(chunk: Chunk, reasons: Reasons) -> pd.DataFrame:
         values["timezone"],
         lambda value: f"timezone {value!r} is not an IANA time zone (such as Asia/Tokyo)",
     )
-    values["lat"] = _optional_float(reasons, _column(chunk, "lat"), "lat", 90)
-    values["lon"] = _optional_float(reasons, _column(chunk, "lon"), "lon", 180)
+    lat_text = _column(chunk, _coordinate_column(chunk, "lat", "latitude"))
+    lon_text = _column(chunk, _coordinate_column(chunk, "lon", "longitude"))
+    values["lat"] = _optional_float(reasons, lat_text, "lat", 90)
+    values["lon"] = _optional_float(reasons, lon_text, "lon", 180)
+    reasons.flag(
+        ((lat_text == "") != (lon_text == "")).to_numpy(),
+        "lat and lon must both be set or both be empty",
+    )
     return values
+
+
+def _coordinate_column(chunk: Chunk, short: str, long: str) -> str:
+    """``lat``/``lon``, or ``latitude``/``longitude`` in files that spell them out."""
+    return long if short not in chunk.frame and long in chunk.frame else short
 
 
 def _check_contact(chunk: Chunk, reasons: Reasons, known: KnownHouseholds) -> pd.DataFrame:

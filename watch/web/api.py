@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlmodel import Session
 
 from data.tables import StaffUser
 from notify.actions import Outcome
-from watch.web import operations, queries, reports
+from watch.web import maps, operations, queries, reports
 from watch.web.auth import api_user, check_csrf, csrf_token, require_actor
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
@@ -27,6 +28,7 @@ User = Annotated[StaffUser, Depends(api_user)]
 # Ids are 32-bit integers in PostgreSQL; a larger one must be a 422, not a database error (500).
 MAX_ID = 2**31 - 1
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+SilenceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Me(BaseModel):
@@ -199,6 +201,54 @@ class ReviewItemOut(BaseModel):
     trend: DriftTrendOut | None
 
 
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(description="[longitude, latitude] (WGS 84).")
+
+
+class AreaGeometry(BaseModel):
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any]
+
+
+class HouseholdPointProperties(BaseModel):
+    kind: Literal["household"]
+    id: str
+    name: str
+    area: str
+    status: queries.HouseholdStatus
+    since: datetime | None
+    reason: str
+    url: str = Field(description="The household's page.")
+
+
+class AreaOutlineProperties(BaseModel):
+    kind: Literal["area"]
+    area: str
+    outline: Literal["settings", "households"] = Field(
+        description="From the [dashboard] areas_geojson file, or drawn around the households."
+    )
+
+
+class HouseholdFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry
+    properties: HouseholdPointProperties
+
+
+class AreaFeature(BaseModel):
+    type: Literal["Feature"]
+    geometry: AreaGeometry
+    properties: AreaOutlineProperties
+
+
+class AreaMapOut(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[AreaFeature | HouseholdFeature]
+    unplaced: int = Field(description="Households that match but have no coordinates.")
+
+
 class ActionOut(BaseModel):
     done: bool
     status: str
@@ -238,20 +288,51 @@ def me(request: Request, user: User) -> Me:
     )
 
 
-@router.get("/households", response_model=list[HouseholdSummary])
+@router.get(
+    "/households",
+    response_model=list[HouseholdSummary],
+    responses={200: {"headers": {"X-Total-Count": {"schema": {"type": "integer"}}}}},
+)
 def list_households(
     request: Request,
+    response: Response,
     user: User,
     area: str | None = None,
     status: Annotated[queries.HouseholdStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[dict[str, Any]]:
     """The organisation's households, most urgent first (alert, outage, watch, silenced,
-    normal), then the longest waiting."""
+    normal), then the longest waiting; a page of ``limit`` from ``offset``, with the number of
+    all that match in the ``X-Total-Count`` header."""
     with Session(request.app.state.engine) as session:
         rows = queries.list_households(
             session, user, request.app.state.clock.now(), area=area, status=status
         )
-        return [_summary(r) for r in rows]
+    response.headers["X-Total-Count"] = str(len(rows))
+    return [_summary(r) for r in rows[offset : offset + limit]]
+
+
+@router.get("/map", response_model=AreaMapOut)
+def area_map(
+    request: Request,
+    user: User,
+    area: str | None = None,
+    status: Annotated[queries.HouseholdStatus | None, Query()] = None,
+) -> Any:
+    """The area map as GeoJSON: each area's outline, then the households with coordinates as
+    points with their status; the same filters as the list."""
+    with Session(request.app.state.engine) as session:
+        found = maps.area_map(
+            session,
+            user,
+            request.app.state.clock.now(),
+            area=area or None,
+            status=status,
+            outlines_file=request.app.state.settings.dashboard.areas_geojson,
+        )
+    # Thousands of points: serialised directly (the schema above still documents the shape).
+    return JSONResponse(maps.as_geojson(found))
 
 
 @router.get("/households/{household_id}", response_model=HouseholdDetailOut)
@@ -412,3 +493,29 @@ def silence(request: Request, user: User, household_id: str, body: SilenceIn) ->
     except operations.ActionRefused as error:
         raise HTTPException(status_code=409, detail=str(error)) from error
     return {"silence_id": silence_id}
+
+
+@router.post(
+    "/households/{household_id}/silences/{silence_id}/end",
+    response_model=ActionOut,
+    dependencies=[Csrf],
+)
+def end_silence(
+    request: Request, user: User, household_id: str, silence_id: SilenceId
+) -> ActionOut:
+    """End a silence now, before its planned end (the resident is home early): escalation
+    resumes. 409 if it is already over."""
+    with Session(request.app.state.engine) as session:
+        if queries.get_silence(session, user, household_id, silence_id) is None:
+            raise HTTPException(status_code=404, detail="no such silence")
+    require_actor(user)
+    try:
+        operations.end_silence(
+            engine=request.app.state.engine,
+            user=user,
+            silence_id=silence_id,
+            now=request.app.state.clock.now(),
+        )
+    except operations.ActionRefused as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return ActionOut(done=True, status="ended")

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
 from watch.clock import Clock
@@ -64,7 +66,7 @@ def create_app(
     public_base_url: str | None = None,
     session_secret: str | None = None,
     secure_cookies: bool | None = None,
-    session_max_age: int = 12 * 3600,
+    session_max_age: int | None = None,
 ) -> FastAPI:
     """Build the web application.
 
@@ -87,9 +89,11 @@ def create_app(
         either, a random one, so sessions end when the server restarts.
     secure_cookies
         Send the session cookie over HTTPS only. Default ``AREAWATCH_SECURE_COOKIES`` ("1"),
-        else on when the public base URL is https.
+        else ``[dashboard] secure_cookies``, else on when the public base URL is https.
     session_max_age
-        Seconds a dashboard login lasts.
+        Seconds a dashboard login lasts. Default ``[dashboard] session_hours``.
+
+    The login rate limit is ``[dashboard] login_attempts`` per ``login_window_minutes``.
     """
     base = public_base_from(settings, public_base_url)
     if settings.twilio.auth_token is None:
@@ -103,10 +107,15 @@ def create_app(
     if not secret:
         logger.warning("no AREAWATCH_SESSION_SECRET: dashboard logins end when the server restarts")
         secret = secrets.token_urlsafe(32)
+    dashboard = settings.dashboard
+    if secure_cookies is None and "AREAWATCH_SECURE_COOKIES" in os.environ:
+        secure_cookies = os.environ["AREAWATCH_SECURE_COOKIES"] == "1"
     if secure_cookies is None:
-        secure_cookies = os.environ.get("AREAWATCH_SECURE_COOKIES") == "1" or bool(
-            base and base.startswith("https://")
-        )
+        secure_cookies = dashboard.secure_cookies
+    if secure_cookies is None:
+        secure_cookies = bool(base and base.startswith("https://"))
+    if session_max_age is None:
+        session_max_age = round(dashboard.session_hours * 3600)
     # The schema documents the dashboard API; no docs UI, which would load scripts from a CDN.
     app = FastAPI(title="AreaWatch", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.add_middleware(
@@ -117,7 +126,10 @@ def create_app(
         same_site="lax",
         https_only=secure_cookies,
     )
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(
+        limit=dashboard.login_attempts,
+        window=timedelta(minutes=dashboard.login_window_minutes),
+    )
     app.state.engine = engine
     app.state.settings = settings
     app.state.clock = clock
@@ -130,6 +142,19 @@ def create_app(
     app.include_router(api_router)
     app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next):  # noqa: ANN001, ANN202
+        # PostgreSQL cannot hold a NUL character in text: such an id or filter is a client
+        # mistake (422), not a database error (500).
+        if "\x00" in request.url.path or "%00" in request.url.query:
+            return JSONResponse({"detail": "NUL characters are not allowed"}, status_code=422)
+        return await call_next(request)
+
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, error: DataError) -> JSONResponse:
+        logger.info("the database refused a value: %s", type(error.orig).__name__)
+        return JSONResponse({"detail": "a value was refused by the database"}, status_code=422)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _: LoginRequired) -> RedirectResponse:

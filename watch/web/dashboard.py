@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -45,6 +45,7 @@ CsrfField = Annotated[str, Form(alias=CSRF_FIELD)]
 # Ids are 32-bit integers in PostgreSQL; a larger one must be a 422, not a database error (500).
 MAX_ID = 2**31 - 1
 IncidentId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+SilenceId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 def _local(when: datetime | None, zone: str = "Asia/Tokyo") -> str:
@@ -121,9 +122,18 @@ def logout(request: Request, token: CsrfField) -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
 
+#: Rows per page of the area list: the most urgent come first, so staff rarely page on; the
+#: map still shows every household.
+PAGE_SIZE = 100
+
+
 @router.get("/")
 def area_view(
-    request: Request, user: User, area: str | None = None, status: str | None = None
+    request: Request,
+    user: User,
+    area: str | None = None,
+    status: str | None = None,
+    page: str = "1",
 ) -> HTMLResponse:
     wanted = status if status in queries.HouseholdStatus.__members__ else None
     with Session(request.app.state.engine, expire_on_commit=False) as session:
@@ -135,15 +145,35 @@ def area_view(
             status=queries.HouseholdStatus(wanted) if wanted else None,
         )
         area_names = queries.areas(session, user)
+    lang = language(request)
+    dashboard = request.app.state.settings.dashboard
+    filters = {k: v for k, v in (("area", area), ("status", wanted)) if v}
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    number = min(int(page), pages) if page.isdigit() and int(page) >= 1 else 1
+    first = (number - 1) * PAGE_SIZE
+
+    def page_link(n: int) -> str:
+        return "/?" + urlencode({**filters, "page": n})
+
     return render(
         request,
         "area.html",
         user=user,
-        rows=rows,
+        rows=rows[first : first + PAGE_SIZE],
+        total=len(rows),
+        first=first + 1,
+        previous_page=page_link(number - 1) if number > 1 else None,
+        next_page=page_link(number + 1) if number < pages else None,
         areas=area_names,
         area=area or "",
         status=wanted or "",
         statuses=list(queries.HouseholdStatus),
+        map_src="/api/map" + (f"?{urlencode(filters)}" if filters else ""),
+        tile_url=dashboard.tile_url,
+        tile_attribution=dashboard.tile_attribution,
+        status_labels={
+            s.value: translate(f"status_{s.value}", lang) for s in queries.HouseholdStatus
+        },
     )
 
 
@@ -359,6 +389,29 @@ def silence(
             reason=reason,
             starts_at=now,
             ends_at=ends_at,
+        )
+    except operations.ActionRefused as error:
+        return _back(request, page, str(error))
+    return _back(request, page, translate("done", language(request)))
+
+
+@router.post("/households/{household_id}/silences/{silence_id}/end")
+def end_silence(
+    request: Request, user: User, household_id: str, silence_id: SilenceId, token: CsrfField
+) -> Response:
+    """End a silence now (the resident is home early)."""
+    check_csrf(request, token)
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        if queries.get_silence(session, user, household_id, silence_id) is None:
+            raise HTTPException(status_code=404)
+    require_actor(user)
+    page = f"/households/{quote(household_id)}"
+    try:
+        operations.end_silence(
+            engine=request.app.state.engine,
+            user=user,
+            silence_id=silence_id,
+            now=request.app.state.clock.now(),
         )
     except operations.ActionRefused as error:
         return _back(request, page, str(error))

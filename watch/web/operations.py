@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from data.tables import Contact, ContactRole, Incident, StaffUser
+from data.tables import Contact, ContactRole, Incident, Silence, StaffUser
 from data.tables.incidents import IncidentStatus
-from notify import actions
+from notify import actions, silences
 from notify.silences import create_silence
 from notify.timeline import add_event
 
@@ -161,3 +161,28 @@ def silence_household(
             )
         session.commit()
         return silence.id
+
+
+def end_silence(*, engine: Engine, user: StaffUser, silence_id: int, now: datetime) -> None:
+    """End a pending or active silence now; the silence records who ended it, and every open
+    incident of the household gets an audit event."""
+    with Session(engine) as session:
+        household_id = session.get(Silence, silence_id).household_id
+        reason = f"ended early by {user.username}"[:200]
+        if not silences.end_silence(session=session, silence_id=silence_id, now=now, reason=reason):
+            raise ActionRefused("this silence is already over")
+        for incident_id in session.exec(
+            select(Incident.id).where(
+                Incident.household_id == household_id, Incident.status != IncidentStatus.resolved
+            )
+        ):
+            add_event(
+                session,
+                incident_id,
+                "staff",
+                now,
+                user=user.username,
+                action="silence_ended",
+                silence_id=silence_id,
+            )
+        session.commit()

@@ -85,9 +85,22 @@ def household_status(
     return HouseholdStatus.normal
 
 
+@dataclass(frozen=True)
+class HouseholdBrief:
+    """What the list and the map show of a household (read as plain columns: the list of a
+    town of thousands is built without loading an ORM object per household)."""
+
+    id: str
+    name: str
+    area: str
+    timezone: str
+    lat: float | None
+    lon: float | None
+
+
 @dataclass
 class HouseholdRow:
-    household: Household
+    household: HouseholdBrief
     status: HouseholdStatus
     # When the status began (incident opened, finding fired, silence started); None if normal.
     since: datetime | None
@@ -107,6 +120,12 @@ def _active_silence_clause(now: datetime):  # noqa: ANN202
     )
 
 
+@dataclass(frozen=True)
+class _Since:
+    at: datetime
+    reason: str
+
+
 def list_households(
     session: Session,
     user: StaffUser,
@@ -114,56 +133,82 @@ def list_households(
     *,
     area: str | None = None,
     status: HouseholdStatus | None = None,
+    household_id: str | None = None,
 ) -> list[HouseholdRow]:
-    """The user's households, most urgent first, then longest waiting, then by id."""
-    query = select(Household).where(_scoped(user))
+    """The user's households (or the one named), most urgent first, then longest waiting, then
+    by id.
+
+    Four queries whatever the size of the organisation: each joins ``Household`` under the same
+    filters instead of listing thousands of ids in an ``IN (...)``.
+    """
+    scope = [_scoped(user)]
     if area:
-        query = query.where(Household.area == area)
-    households = list(session.exec(query.order_by(Household.id)))
-    ids = [h.id for h in households]
-    if not ids:
+        scope.append(col(Household.area) == area)
+    if household_id is not None:
+        scope.append(col(Household.id) == household_id)
+    households = [
+        HouseholdBrief(*row)
+        for row in session.execute(
+            select(
+                Household.id,
+                Household.name,
+                Household.area,
+                Household.timezone,
+                Household.lat,
+                Household.lon,
+            )
+            .where(*scope)
+            .order_by(Household.id)
+        )
+    ]
+    if not households:
         return []
-    incidents: dict[str, list[Incident]] = {}
-    for incident in session.exec(
-        select(Incident)
-        .where(col(Incident.household_id).in_(ids), Incident.status != IncidentStatus.resolved)
-        .order_by(col(Incident.opened_at))
+
+    def joined(*columns):  # noqa: ANN001, ANN202
+        return select(*columns).join(Household, col(Household.id) == columns[0]).where(*scope)
+
+    incidents: dict[str, list[tuple[int, str, datetime, str]]] = {}
+    for hid, incident_id, kind, opened_at, reason in session.execute(
+        joined(
+            Incident.household_id, Incident.id, Incident.kind, Incident.opened_at, Incident.reason
+        )
+        .where(Incident.status != IncidentStatus.resolved)
+        .order_by(col(Incident.opened_at), col(Incident.id))
     ):
-        incidents.setdefault(incident.household_id, []).append(incident)
-    silences: dict[str, Silence] = {}
-    for silence in session.exec(
-        select(Silence)
-        .where(col(Silence.household_id).in_(ids), *_active_silence_clause(now))
+        incidents.setdefault(hid, []).append((incident_id, kind, opened_at, reason))
+    silences: dict[str, _Since] = {}
+    for hid, starts_at, reason in session.execute(
+        joined(Silence.household_id, Silence.starts_at, Silence.reason)
+        .where(*_active_silence_clause(now))
         .order_by(col(Silence.starts_at))
     ):
-        silences.setdefault(silence.household_id, silence)
-    latest: dict[str, Finding] = {}
-    for finding in session.exec(
-        select(Finding)
-        .where(col(Finding.household_id).in_(ids), col(Finding.fired_at) > now - WATCH_WINDOW)
+        silences.setdefault(hid, _Since(starts_at, reason))
+    latest: dict[str, _Since] = {}
+    for hid, fired_at, reason in session.execute(
+        joined(Finding.household_id, Finding.fired_at, Finding.reason)
+        .where(col(Finding.fired_at) > now - WATCH_WINDOW)
         .order_by(col(Finding.fired_at).desc(), col(Finding.id).desc())
     ):
-        latest.setdefault(finding.household_id, finding)
+        latest.setdefault(hid, _Since(fired_at, reason))
     rows = []
     for household in households:
         open_incidents = incidents.get(household.id, [])
         silence = silences.get(household.id)
         finding = latest.get(household.id)
         found = household_status(
-            {i.kind for i in open_incidents},
+            {kind for _, kind, _, _ in open_incidents},
             silence is not None,
-            finding.fired_at if finding else None,
+            finding.at if finding else None,
             now,
         )
         since, reason = None, ""
         if found in (HouseholdStatus.alert, HouseholdStatus.outage):
-            first = next(i for i in open_incidents if i.kind == _kind_of(found))
-            since, reason = first.opened_at, first.reason
+            _, _, since, reason = next(i for i in open_incidents if i[1] == _kind_of(found))
         elif found is HouseholdStatus.silenced:
-            since, reason = silence.starts_at, silence.reason
+            since, reason = silence.at, silence.reason
         elif found is HouseholdStatus.watch:
-            since, reason = finding.fired_at, finding.reason
-        rows.append(HouseholdRow(household, found, since, reason, [i.id for i in open_incidents]))
+            since, reason = finding.at, finding.reason
+        rows.append(HouseholdRow(household, found, since, reason, [i[0] for i in open_incidents]))
     if status is not None:
         rows = [r for r in rows if r.status == status]
     far_future = datetime.max.replace(tzinfo=now.tzinfo)
@@ -187,6 +232,17 @@ def get_household(session: Session, user: StaffUser, household_id: str) -> House
     """The household if it belongs to the user's organisation, else None."""
     return session.exec(
         select(Household).where(Household.id == household_id, _scoped(user))
+    ).first()
+
+
+def get_silence(
+    session: Session, user: StaffUser, household_id: str, silence_id: int
+) -> Silence | None:
+    """The household's silence if the household belongs to the user's organisation, else None."""
+    return session.exec(
+        select(Silence)
+        .join(Household, col(Household.id) == Silence.household_id)
+        .where(Silence.id == silence_id, Silence.household_id == household_id, _scoped(user))
     ).first()
 
 
@@ -287,19 +343,26 @@ def usage_with_band(
     history = table.rolling(BAND_DAYS, min_periods=BAND_MIN_DAYS)
     low = history.quantile(0.1).shift(1)
     high = history.quantile(0.9).shift(1)
-    values = dict(zip(frame["interval_end"], frame["kwh"], strict=True))
-    out = []
-    for t in slots:
-        at_local = t.tz_convert(zone)
-        day, slot = at_local.date(), at_local.hour * 2 + at_local.minute // 30
-        lo = hi = None
-        if day in low.index:
-            lo, hi = low.at[day, slot], high.at[day, slot]
-            lo = None if np.isnan(lo) else round(float(lo), 4)
-            hi = None if np.isnan(hi) else round(float(hi), 4)
-        kwh = values.get(t)
-        out.append(UsageSlot(t.to_pydatetime(), None if kwh is None else float(kwh), lo, hi))
-    return out
+    # Looked up for all slots at once: a per-slot .at[] costs ~0.2 s over 14 days.
+    local_slots = slots.tz_convert(zone)
+    day_rows = low.index.get_indexer(pd.Index(local_slots.date))
+    slot_cols = np.asarray(local_slots.hour * 2 + local_slots.minute // 30)
+    known = day_rows >= 0
+    rows = np.where(known, day_rows, 0)
+    lows = np.where(known, low.to_numpy()[rows, slot_cols], np.nan)
+    highs = np.where(known, high.to_numpy()[rows, slot_cols], np.nan)
+    kwh = frame.set_index("interval_end")["kwh"].reindex(slots).to_numpy()
+    return [
+        UsageSlot(
+            t,
+            None if np.isnan(k) else float(k),
+            None if np.isnan(lo) else round(lo, 4),
+            None if np.isnan(hi) else round(hi, 4),
+        )
+        for t, k, lo, hi in zip(
+            slots.to_pydatetime(), kwh.tolist(), lows.tolist(), highs.tolist(), strict=True
+        )
+    ]
 
 
 def _slot_floor(when: datetime) -> datetime:
@@ -334,9 +397,7 @@ def household_detail(
     if household is None:
         return None
     window_start = now - timedelta(days=DETAIL_DAYS)
-    row = next(
-        (r for r in list_households(session, user, now) if r.household.id == household_id), None
-    )
+    row = next(iter(list_households(session, user, now, household_id=household_id)), None)
     tv = session.exec(
         select(TvEvent)
         .where(TvEvent.household_id == household_id, col(TvEvent.at) > window_start)

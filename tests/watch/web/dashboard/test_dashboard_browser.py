@@ -1,5 +1,5 @@
-"""End to end in a real browser: a staff member logs in, finds the flagged household, opens it,
-acknowledges and resolves its incident, and sees the timeline updated.
+"""End to end in a real browser: a staff member logs in, finds the flagged household on the map
+and in the list, opens it, acknowledges and resolves its incident, and sees the timeline updated.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package; skipped with
 the reason when they are absent. Set ``AREAWATCH_SCREENSHOT_DIR=docs/screenshots`` to refresh
@@ -115,7 +115,7 @@ def test_staff_acknowledge_and_resolve_the_flagged_household_in_a_browser(
     served, browser, tmp_path
 ):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, household_id, incident_id = served
     shots = Path(os.environ.get("AREAWATCH_SCREENSHOT_DIR", tmp_path))
@@ -131,6 +131,23 @@ def test_staff_acknowledge_and_resolve_the_flagged_household_in_a_browser(
     assert "status-alert" in row.get_attribute("class")
     first = browser.find_element(By.CSS_SELECTOR, "table.households tbody tr")
     assert first.get_attribute("data-household") == household_id
+
+    # The map: Leaflet drew the area outlines and one marker per household, the flagged one red.
+    WebDriverWait(browser, 10).until(
+        lambda d: d.find_element(By.ID, "area-map").get_attribute("data-ready")
+    )
+    assert browser.find_element(By.ID, "area-map").get_attribute("data-ready") != "error"
+    assert "leaflet-container" in browser.find_element(By.ID, "area-map").get_attribute("class")
+    markers = browser.find_elements(By.CSS_SELECTOR, "#area-map path.household-marker")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.households tbody tr")
+    assert len(markers) == len(rows) > 1
+    assert browser.find_elements(By.CSS_SELECTOR, "#area-map path.household-marker.status-alert")
+    assert browser.find_elements(By.CSS_SELECTOR, "#area-map path.leaflet-interactive")
+    # Without a tile server the page asks nothing of any other site.
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert fetched and all(url.startswith(base + "/") for url in fetched), fetched
     browser.save_screenshot(str(shots / "area.png"))
 
     _click_and_wait(browser, row.find_element(By.TAG_NAME, "a"))
