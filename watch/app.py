@@ -16,8 +16,9 @@ from data.db import init_db, make_engine
 from data.tables import Household
 from notify.channels.base import Channel
 from notify.channels.console import ConsoleChannel
-from watch.clock import Clock, SystemClock
+from watch.clock import Clock, SystemClock, clock_from_environment
 from watch.detect import DetectReport, Outcome, Verdict, run_detection
+from watch.engines import open_engine
 from watch.settings import Settings
 
 # Outcomes that mean "that was ordinary life"; needed_help and other keep the stretch unlearned.
@@ -43,7 +44,7 @@ class App:
         return cls(
             settings=settings,
             engine=engine,
-            clock=clock or SystemClock(),
+            clock=clock or clock_from_environment(),
             channels=channels if channels is not None else _channels_for(settings),
         )
 
@@ -68,14 +69,17 @@ class App:
 
     # -- detect -----------------------------------------------------------------------------
     def detect(self) -> DetectReport:
-        return run_detection(
-            engine=self.engine,
-            now=self.clock.now(),
-            data_grace=timedelta(minutes=self.settings.detection.data_grace_minutes),
-            hooks=_AppIncidentHooks(
-                Path(self.settings.policies_dir) if self.settings.policies_dir else None
-            ),
-        )
+        detection = self.settings.detection
+        with open_engine(detection.engine, detection.scheduler) as scoring:
+            return run_detection(
+                engine=self.engine,
+                now=self.clock.now(),
+                data_grace=timedelta(minutes=detection.data_grace_minutes),
+                hooks=_AppIncidentHooks(
+                    Path(self.settings.policies_dir) if self.settings.policies_dir else None
+                ),
+                scoring=scoring,
+            )
 
     # -- escalate ---------------------------------------------------------------------------
     def escalate(self):  # noqa: ANN201

@@ -1,10 +1,16 @@
 """The detection job: score every household's new slots and turn verdicts into incidents.
 
-Per household, in one transaction: restore its state, score the slots that have arrived since the
-last run (score before learn; the detectors protect themselves from learning flagged stretches),
-write a ``Finding`` when an episode reaches a higher severity than already reported, then make
-the open incidents match the household's state at the end of the run. A crash leaves every
-household either fully processed or untouched, so the job can simply be run again.
+Per household: restore its state, score the slots that have arrived since the last run (score
+before learn; the detectors protect themselves from learning flagged stretches), write a
+``Finding`` when an episode reaches a higher severity than already reported, then make the open
+incidents match the household's state at the end of the run.
+
+Scoring one household is a pure function (``score_household``: bytes and rows in, bytes and
+verdicts out, no database), so a scoring engine (``watch.engines``) may run it in this process
+or on a Dask cluster. Everything that touches the database stays here, in the coordinator:
+households are processed in chunks, and each chunk's findings, incidents and checkpoints are
+written in one transaction. A crash leaves every household either fully processed or
+untouched, so the job can simply be run again.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -85,6 +92,44 @@ class IncidentHooks(Protocol):
         """A silenced household showed activity at ``activity_at`` (silences may end early)."""
 
 
+@dataclass(frozen=True)
+class HouseholdJob:
+    """Everything needed to score one household's new slots; picklable, no database handle."""
+
+    household_id: str
+    timezone: str
+    state: bytes | None  # the pickled ``HouseholdState``; ``None`` for a new household
+    readings: list[tuple[datetime, float, int]]
+    tv_events: list[tuple[datetime, str]]
+    after: datetime
+    until: datetime
+    outcomes: tuple[Outcome, ...]
+    silenced: bool
+    now: datetime
+
+
+@dataclass
+class HouseholdResult:
+    """What scoring one household produced; the coordinator writes it and calls the hooks."""
+
+    household_id: str
+    state: bytes
+    scored_until: datetime
+    slots: int
+    findings: list[dict]  # ``Finding`` columns except ``fired_at``
+    verdicts: list[Verdict]
+    # In order: ("open", verdict) or ("close", kind); the state already records them.
+    incident_actions: list[tuple[str, Verdict | str]]
+    last_activity: datetime | None  # only for a silenced household that showed activity
+
+
+class ScoringEngine(Protocol):
+    """Runs ``score_household`` over chunks of jobs; results come back in the jobs' order."""
+
+    def score_chunks(self, chunks: Iterable[list[HouseholdJob]]) -> Iterator[list[HouseholdResult]]:
+        """One list of results per chunk, in order; may work on later chunks ahead."""
+
+
 def run_detection(
     *,
     engine: Engine,
@@ -92,10 +137,16 @@ def run_detection(
     data_grace: timedelta,
     households_per_transaction: int = 500,
     hooks: IncidentHooks,
+    scoring: ScoringEngine | None = None,
 ) -> DetectReport:
+    """Score what has arrived; ``scoring`` defaults to this process (``watch.engines``)."""
+    if scoring is None:
+        from watch.engines import LocalEngine
+
+        scoring = LocalEngine()
     report = DetectReport()
     with Session(engine) as session:
-        households = session.exec(select(Household)).all()
+        households = {h.id: h for h in session.exec(select(Household)).all()}
         silenced = hooks.silenced(session, now)
         outcomes = hooks.vouched_outcomes(session, now)
         checkpoints = {
@@ -105,63 +156,113 @@ def run_detection(
             )
         }
     cursors = {
-        h.id: checkpoints[h.id].scored_until if h.id in checkpoints else None for h in households
+        hid: checkpoints[hid].scored_until if hid in checkpoints else None for hid in households
     }
     readings, tv_events = _load_new_data(engine, cursors, now)
 
-    work = []
-    for household in households:
+    jobs = []
+    for household in households.values():
         rows = readings.get(household.id, [])
         cursor = cursors[household.id]
         if cursor is None and not rows:
             continue  # nothing ever arrived: not watched yet (the roster says it should be)
         after = cursor if cursor is not None else slot_of(rows[0][0]) - SLOT
-        latest_data = max((slot_of(end) for end, *_ in rows), default=after)
-        until = min(floor_slot(now), max(latest_data, floor_slot(now - data_grace)))
+        until = scorable_until(rows, after=after, now=now, data_grace=data_grace)
         if until > after:
-            work.append((household, rows, after, until))
+            checkpoint = checkpoints.get(household.id)
+            jobs.append(
+                HouseholdJob(
+                    household_id=household.id,
+                    timezone=household.timezone,
+                    state=checkpoint.state if checkpoint is not None else None,
+                    readings=rows,
+                    tv_events=tv_events.get(household.id, []),
+                    after=after,
+                    until=until,
+                    outcomes=tuple(outcomes.get(household.id, ())),
+                    silenced=household.id in silenced,
+                    now=now,
+                )
+            )
 
     # Households are processed in chunks, each chunk one transaction: a crash loses a chunk's
     # work as a whole and the re-run redoes exactly that, never half a household.
-    for chunk in batched(work, households_per_transaction):
+    for results in scoring.score_chunks(batched(jobs, households_per_transaction)):
         with Session(engine, expire_on_commit=False) as session:
-            saved = []
-            for household, rows, after, until in chunk:
-                checkpoint = checkpoints.get(household.id)
-                state = (
-                    pickle.loads(checkpoint.state)  # noqa: S301 (our own rows)
-                    if checkpoint is not None
-                    else HouseholdState.new(household.timezone)
-                )
-                slots = build_slots(
-                    after=after,
-                    until=until,
-                    readings=rows,
-                    tv_events=tv_events.get(household.id, []),
-                    tv_state=state.tv,
-                )
-                _feed_back(state, outcomes.get(household.id, ()))
-                verdicts = _score(state, slots, household, now, session, report)
-                for verdict in verdicts:
-                    _reconcile_incident(session, household, verdict, state, now, report, hooks)
-                if household.id in silenced and slots:
-                    last_activity = state.inactivity.quiet_since(slots[-1])
-                    if last_activity is not None:
-                        hooks.activity_seen(session, household, last_activity, now)
-                saved.append(
-                    {
-                        "household_id": household.id,
-                        "detector": CHECKPOINT_NAME,
-                        "state": pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
-                        "scored_until": until,
-                        "updated_at": now,
-                    }
-                )
-                report.households_scored += 1
-                report.slots_scored += len(slots)
+            for result in results:
+                _write(session, households[result.household_id], result, now, report, hooks)
+            saved = [
+                {
+                    "household_id": r.household_id,
+                    "detector": CHECKPOINT_NAME,
+                    "state": r.state,
+                    "scored_until": r.scored_until,
+                    "updated_at": now,
+                }
+                for r in results
+            ]
             upsert(session, DetectorCheckpoint, saved, key=["household_id", "detector"])
             session.commit()
     return report
+
+
+def _write(session, household, result, now, report, hooks) -> None:  # noqa: ANN001
+    """One household's findings and incident changes, in the order scoring produced them."""
+    for columns in result.findings:
+        finding = Finding(**columns, fired_at=now)
+        session.add(finding)
+        report.findings.append(finding)
+    for action, subject in result.incident_actions:
+        if action == "open":
+            opened = hooks.open(session, household, subject, now)
+            if opened is not None:
+                report.incidents_opened.append(opened)
+        else:
+            closed = hooks.close(session, household, subject, now)
+            if closed is not None:
+                report.incidents_resolved.append(closed)
+    if result.last_activity is not None:
+        hooks.activity_seen(session, household, result.last_activity, now)
+    report.households_scored += 1
+    report.slots_scored += result.slots
+
+
+def score_household(job: HouseholdJob) -> HouseholdResult:
+    """Score one household's new slots: pure, so it can run in any process.
+
+    Restores the state (or starts one), builds the slots, feeds back what people said about
+    earlier incidents, scores before learning, and decides which incidents to open or close;
+    the state it returns already records those decisions.
+    """
+    state = (
+        pickle.loads(job.state)  # noqa: S301 (our own rows)
+        if job.state is not None
+        else HouseholdState.new(job.timezone)
+    )
+    slots = build_slots(
+        after=job.after,
+        until=job.until,
+        readings=job.readings,
+        tv_events=job.tv_events,
+        tv_state=state.tv,
+    )
+    _feed_back(state, job.outcomes)
+    findings: list[dict] = []
+    verdicts = _score(state, slots, job.household_id, findings)
+    actions = [a for v in verdicts if (a := _incident_action(v, state)) is not None]
+    last_activity = None
+    if job.silenced and slots:
+        last_activity = state.inactivity.quiet_since(slots[-1])
+    return HouseholdResult(
+        household_id=job.household_id,
+        state=pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
+        scored_until=job.until,
+        slots=len(slots),
+        findings=findings,
+        verdicts=verdicts,
+        incident_actions=actions,
+        last_activity=last_activity,
+    )
 
 
 def _feed_back(state: HouseholdState, outcomes) -> None:  # noqa: ANN001
@@ -173,6 +274,34 @@ def _feed_back(state: HouseholdState, outcomes) -> None:  # noqa: ANN001
         state.inactivity.learn_outcome(outcome.since, outcome.outcome)
         fed.append(outcome.incident_id)
     del fed[:-64]  # bounded: only recent incidents can still be answered
+
+
+def scorable_until(
+    rows: list, *, after: datetime, now: datetime, data_grace: timedelta
+) -> datetime:
+    """The last slot that can be scored now: every slot up to it has its reading, or is older
+    than ``data_grace`` (then it is "no data" for good).
+
+    A missing slot still within the grace stops scoring there, even when a newer reading has
+    already arrived: its reading may yet come, and once the cursor has passed a slot it is
+    never scored again.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2025, 1, 6, 12, tzinfo=UTC)
+    >>> rows = [(t + SLOT, 0.1, 30), (t + 3 * SLOT, 0.1, 30)]  # t + 2 * SLOT is missing
+    >>> scorable_until(rows, after=t, now=t + 3 * SLOT, data_grace=timedelta(hours=2)) - t
+    datetime.timedelta(seconds=1800)
+    >>> scorable_until(rows, after=t, now=t + 6 * SLOT, data_grace=timedelta(hours=1)) - t
+    datetime.timedelta(seconds=7200)
+    """
+    present = set()
+    for end, _kwh, minutes in rows:
+        for k in range(max(1, minutes // 30)):  # a longer interval fills several slots
+            present.add(slot_of(end - k * SLOT))
+    reached = max(after, floor_slot(now - data_grace))
+    while reached + SLOT in present:
+        reached += SLOT
+    return min(floor_slot(now), reached)
 
 
 def batched(items: list, size: int):  # noqa: ANN201  (itertools.batched is Python 3.12+)
@@ -216,12 +345,7 @@ def _load_new_data(engine: Engine, cursors: dict, now: datetime):
 
 
 def _score(
-    state: HouseholdState,
-    slots: list[Interval],
-    household: Household,
-    now: datetime,
-    session: Session,
-    report: DetectReport,
+    state: HouseholdState, slots: list[Interval], household_id: str, findings: list[dict]
 ) -> list[Verdict]:
     last: dict[str, Verdict] = {}
     for x in slots:
@@ -235,17 +359,16 @@ def _score(
             verdict = Verdict(kind, severity, score, "", since, x.end)
             if severity != Severity.normal and _is_new_high(reported, since, severity):
                 verdict.reason = detector.explain_one(x)
-                finding = Finding(
-                    household_id=household.id,
-                    kind=kind,
-                    severity=severity.value,
-                    score=score,
-                    reason=verdict.reason,
-                    fired_at=now,
-                    since=since,
+                findings.append(
+                    {
+                        "household_id": household_id,
+                        "kind": kind,
+                        "severity": severity.value,
+                        "score": score,
+                        "reason": verdict.reason,
+                        "since": since,
+                    }
                 )
-                session.add(finding)
-                report.findings.append(finding)
                 reported.since, reported.severity = since, severity.value
             if severity != Severity.normal and not verdict.reason and x is slots[-1]:
                 verdict.reason = detector.explain_one(x)  # before learning, as it was scored
@@ -256,12 +379,7 @@ def _score(
     for verdict in last.values():
         if verdict.severity != Severity.normal and not verdict.reason:
             verdict.reason = next(
-                (
-                    f.reason
-                    for f in reversed(report.findings)
-                    if f.household_id == household.id and f.kind == verdict.kind
-                ),
-                "",
+                (f["reason"] for f in reversed(findings) if f["kind"] == verdict.kind), ""
             )
     return list(last.values())
 
@@ -277,20 +395,18 @@ def _is_new_high(reported: Reported, since: datetime | None, severity: Severity)
     return RANK[severity] > RANK[Severity(reported.severity)]
 
 
-def _reconcile_incident(session, household, verdict, state, now, report, hooks) -> None:
+def _incident_action(verdict: Verdict, state: HouseholdState) -> tuple[str, Verdict | str] | None:
+    """Whether this verdict opens or closes an incident; records the decision in ``state``."""
     reported = state.inactivity_reported if verdict.kind == "inactivity" else state.outage_reported
     if verdict.severity == Severity.alert:
         # One incident per episode: once people have dealt with this stretch (resolved it as
         # "away", say), the same unbroken stretch does not open a new one every run.
         if reported.incident_for == verdict.since and verdict.since is not None:
-            return
-        opened = hooks.open(session, household, verdict, now)
+            return None
         reported.incident_for = verdict.since
-        if opened is not None:
-            report.incidents_opened.append(opened)
-    elif verdict.severity == Severity.normal and reported.incident_for is not None:
+        return ("open", verdict)
+    if verdict.severity == Severity.normal and reported.incident_for is not None:
         # Only a household we opened an incident for can have one to close: no query otherwise.
         reported.incident_for = None
-        closed = hooks.close(session, household, verdict.kind, now)
-        if closed is not None:
-            report.incidents_resolved.append(closed)
+        return ("close", verdict.kind)
+    return None
