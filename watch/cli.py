@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from watch import logs
 from watch.backtest.command import backtest as backtest_command
-from watch.settings import Settings, SettingsError, load_settings
+from watch.settings import Settings, SettingsError, load_settings, logging_settings
 
 app = typer.Typer(
     help="AreaWatch: area-wide watch over older people who live alone.",
@@ -40,15 +41,24 @@ def _settings(config: Path | None, database_url: str | None) -> Settings:
         raise typer.Exit(2) from error
     if database_url:
         settings = Settings(**{**settings.__dict__, "database_url": database_url})
+    # The settings file may choose the log format: applied as soon as it is read.
+    logs.configure(**settings.logging.__dict__, verbose=_verbose)
     return settings
+
+
+_verbose = False
 
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    global _verbose
+    _verbose = verbose
+    try:
+        chosen = logging_settings({}, os.environ)  # the environment's, until a file is read
+    except SettingsError as error:
+        console.print(f"[red]Settings error:[/red] {error}")
+        raise typer.Exit(2) from error
+    logs.configure(**chosen.__dict__, verbose=verbose)
 
 
 @app.command("check-config")
@@ -70,6 +80,7 @@ def check_config(config: ConfigOption = None, database_url: DatabaseOption = Non
     if settings.channel == "sms":
         console.print("Twilio: credentials set; replies verified against the auth token.")
     console.print(f"Email: {'via ' + settings.smtp.host if settings.smtp.host else 'off'}.")
+    _check_dashboard(settings)
     for source in settings.sources:
         where = source.path or source.url
         console.print(
@@ -84,6 +95,29 @@ def check_config(config: ConfigOption = None, database_url: DatabaseOption = Non
         console.print(f"[red]The database cannot be reached: {type(error).__name__}[/red]")
         raise typer.Exit(1) from error
     console.print("The database answers.")
+
+
+def _check_dashboard(settings: Settings) -> None:
+    from watch.web.areas import OutlineError, load_outlines
+
+    dashboard = settings.dashboard
+    cookies = {None: "secure when the public URL is https", True: "secure", False: "not secure"}
+    console.print(
+        f"Dashboard: logins last {dashboard.session_hours:g} h, cookies "
+        f"{cookies[dashboard.secure_cookies]}; at most {dashboard.login_attempts} failed logins "
+        f"per {dashboard.login_window_minutes:g} min.",
+        highlight=False,
+    )
+    outlines = "drawn around the households"
+    if dashboard.areas_geojson:
+        try:
+            areas = load_outlines(dashboard.areas_geojson)
+        except OutlineError as error:
+            console.print(f"[red]Settings error:[/red] dashboard.areas_geojson: {error}")
+            raise typer.Exit(2) from error
+        outlines = f"{len(areas)} from {dashboard.areas_geojson}"
+    tiles = dashboard.tile_url or "none (no network requests)"
+    console.print(f"Map: tiles {tiles}; area outlines {outlines}.", highlight=False)
 
 
 @app.command()
@@ -186,16 +220,51 @@ def ingest_roster(
 
 
 @app.command()
-def detect(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+def detect(
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Where to score: local (this process) or dask (a Dask cluster). "
+            "Overrides detection.engine in the settings.",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="The Dask scheduler, tcp://HOST:PORT. Overrides detection.scheduler.",
+        ),
+    ] = None,
+) -> None:
     """Score new readings, record findings, open or close incidents.
 
     Safe to run from cron every 30 minutes; a re-run after a crash resumes where it stopped.
-    Example: areawatch detect
+    Example: areawatch detect, or on a cluster: areawatch detect --engine dask --scheduler
+    tcp://10.0.0.5:8786
     """
-    from watch.app import App
+    from dataclasses import replace
 
-    application = App.from_settings(_settings(config, database_url))
-    report = application.detect()
+    from watch.app import App
+    from watch.engines import EngineUnavailable
+
+    settings = _settings(config, database_url)
+    detection = settings.detection
+    if engine is not None or scheduler is not None:
+        detection = replace(
+            detection,
+            engine=engine or ("dask" if scheduler else detection.engine),
+            scheduler=scheduler or detection.scheduler,
+        )
+        settings = replace(settings, detection=detection)
+    application = App.from_settings(settings)
+    try:
+        report = application.detect()
+    except EngineUnavailable as error:
+        console.print(f"[red]Cannot score on {detection.engine}:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from error
     console.print(
         f"Scored {report.slots_scored} slots for {report.households_scored} households; "
         f"{len(report.findings)} findings, {len(report.incidents_opened)} incidents opened, "
@@ -413,19 +482,44 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo database.")] = Path(
         "areawatch-demo"
     ),
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Then open the demo data in the dashboard, with a demo login."
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option(help="With --serve: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --serve: port to listen on.")] = 8000,
 ) -> None:
     """Replay the bundled sample (24 households x 8 weeks) through the whole pipeline.
 
     Creates a fresh SQLite database in WORKDIR, loads the sample roster, readings and TV events,
     replays them with a simulated clock, and prints households, incidents and every message.
-    Example: areawatch demo --workdir /tmp/aw
+    With --serve, then serves the dashboard on that database (clock stopped at the replay's end)
+    and prints a demo account. Example: areawatch demo --workdir /tmp/aw --serve --port 8000
     """
-    from watch.demo import run_demo
+    import sys
+
+    from watch.demo import create_demo_login, demo_server, run_demo
     from watch.views import render_demo
 
     result = run_demo(workdir=workdir, progress=console)
     # Piped into a file or a pager, rich would squeeze the tables to 80 columns.
     render_demo(console if console.is_terminal else Console(width=150), result)
+    if not serve:
+        console.print("See it in the dashboard: areawatch demo --serve", highlight=False)
+        return
+    username, password = create_demo_login(database_url=result.database_url, now=result.end)
+    server = demo_server(result=result, host=host, port=port)
+    console.print(
+        f"\nDashboard: http://{host}:{port}/\n"
+        f"Demo login (this demo database only): user {username}  password {password}\n"
+        "The clock is stopped at the end of the replay. Ctrl-C stops the server.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.stdout.flush()
+    server.run()
 
 
 # The backtest's interface is stable (other tools call it), so it lives in its own module.

@@ -13,14 +13,23 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from data.db import session_scope
+from data.partitions import (
+    PartitionReport,
+    drop_old_readings,
+    ensure_reading_partitions,
+    retention_start,
+)
 from data.sources import DropFolderSource, PullReport, Source, record_error
+from data.sources.green_button import GreenButtonSource
 from data.sources.http_json import HttpFetcher, HttpJsonSource
 from data.sources.ngsi import NgsiV2Source
 from data.tables import Ingest, QuarantinedRow, ReadingCorrection
 from watch.app import App
 from watch.settings import Settings, SourceSettings
+from watch.source_health import StalenessReport, check_sources
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +47,7 @@ def build_source(source: SourceSettings, settings: Settings) -> Source:
             tz=source.tz,
             archive_zone=settings.timezone,
         )
-    if source.type in {"http_json", "ngsi_v2"}:
+    if source.type in {"http_json", "ngsi_v2", "green_button"}:
         return _build_remote_source(source)
     raise ValueError(f"unknown source type {source.type!r}")
 
@@ -51,6 +60,14 @@ def _build_remote_source(source: SourceSettings) -> Source:
         if not token:
             raise ValueError(f"environment variable {source.token_env} (the token) is not set")
     fetcher = HttpFetcher(token=token, timeout_seconds=source.timeout_seconds)
+    if source.type == "green_button":
+        return GreenButtonSource(
+            name=source.name,
+            url=str(source.url),
+            fetcher=fetcher,
+            usage_points=dict(source.usage_points or {}),
+            lookback=timedelta(minutes=source.lookback_minutes),
+        )
     if source.type == "http_json":
         return HttpJsonSource(
             name=source.name,
@@ -74,6 +91,13 @@ def _build_remote_source(source: SourceSettings) -> Source:
 
 
 def pull_source(app: App, name: str) -> PullReport:
+    """Pull the configured source called ``name`` once, then check every source for staleness."""
+    report = _pull_one(app, name)
+    check_stale_sources(app)
+    return report
+
+
+def _pull_one(app: App, name: str) -> PullReport:
     """Pull the configured source called ``name`` once; a crash becomes the report's error."""
     configured = {source.name: source for source in app.settings.sources}
     if name not in configured:
@@ -92,8 +116,28 @@ def pull_source(app: App, name: str) -> PullReport:
 
 
 def pull_all(app: App) -> list[PullReport]:
-    """Pull every configured source once, in the order of the settings."""
-    return [pull_source(app, source.name) for source in app.settings.sources]
+    """Pull every configured source once, in the order of the settings; then check staleness."""
+    reports = [_pull_one(app, source.name) for source in app.settings.sources]
+    check_stale_sources(app)
+    return reports
+
+
+def check_stale_sources(app: App) -> StalenessReport | None:
+    """Open (or close) operator incidents for sources with no success for too long.
+
+    Runs after pulls, so a source whose own pulls hang is still caught by the others'. A failed
+    check is logged, never raised: it must not turn a good pull into a failed job.
+    """
+    try:
+        return check_sources(
+            engine=app.engine,
+            sources=app.settings.sources,
+            now=app.clock.now(),
+            timezone=app.settings.timezone,
+        )
+    except SQLAlchemyError as error:
+        logger.warning("source staleness check failed: %s", type(error).__name__)
+        return None
 
 
 @dataclass(frozen=True)
@@ -101,6 +145,10 @@ class MaintenanceReport:
     ingests_deleted: int
     quarantined_rows_deleted: int
     retention_days: int
+    # Readings past [maintenance] readings_retention_days (whole months), and partitions.
+    readings_deleted: int = 0
+    reading_partitions_created: tuple[str, ...] = ()
+    reading_partitions_dropped: tuple[str, ...] = ()
 
 
 def maintain(app: App) -> MaintenanceReport:
@@ -121,7 +169,41 @@ def maintain(app: App) -> MaintenanceReport:
             .values(ingest_id=None)
         )
         ingests = session.execute(delete(Ingest).where(Ingest.started_at < cutoff)).rowcount
-    logger.info("maintenance: deleted %d ingests and %d quarantined rows", ingests, quarantined)
-    return MaintenanceReport(
-        ingests_deleted=ingests, quarantined_rows_deleted=quarantined, retention_days=days
+    logger.info(
+        "maintenance: deleted %d ingests and %d quarantined rows",
+        ingests,
+        quarantined,
+        extra={"ingests_deleted": ingests, "quarantined_rows_deleted": quarantined},
     )
+    readings = _maintain_readings(app)
+    return MaintenanceReport(
+        ingests_deleted=ingests,
+        quarantined_rows_deleted=quarantined,
+        retention_days=days,
+        readings_deleted=readings.rows_deleted,
+        reading_partitions_created=tuple(readings.created),
+        reading_partitions_dropped=tuple(readings.dropped),
+    )
+
+
+def _maintain_readings(app: App) -> PartitionReport:
+    """Old readings out by whole months (if a retention is set); coming months' partitions in."""
+    settings = app.settings.maintenance
+    now = app.clock.now()
+    keep_from = None
+    if settings.readings_retention_days is not None:
+        keep_from = retention_start(now, settings.readings_retention_days)
+    report = ensure_reading_partitions(
+        engine=app.engine,
+        now=now,
+        months_ahead=settings.reading_partitions_ahead_months,
+        keep_from=keep_from,
+    )
+    if keep_from is not None:
+        dropped = drop_old_readings(engine=app.engine, keep_from=keep_from)
+        report.dropped, report.rows_deleted = dropped.dropped, dropped.rows_deleted
+    logger.info(
+        "maintenance: %d readings deleted; reading partitions created %s, dropped %s",
+        report.rows_deleted, report.created, report.dropped,
+    )  # fmt: skip
+    return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +24,10 @@ class SettingsError(ValueError):
 class DetectionSettings:
     # How long a slot's reading may be late before the slot counts as "no data".
     data_grace_minutes: int = 90
+    # Where households are scored: "local" (this process) or "dask" (a Dask distributed
+    # cluster whose scheduler is at ``scheduler``, tcp://HOST:PORT; needs areawatch[dask]).
+    engine: str = "local"
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,14 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """One ``[[sources]]`` table: a drop folder, an HTTP JSON API or an NGSI v2 broker."""
+    """One ``[[sources]]`` table: a drop folder, an HTTP JSON API, an NGSI v2 broker or a Green
+    Button (ESPI) feed."""
 
     name: str
     path: str = ""  # drop_folder only
     kind: str = "readings"  # readings | tv (required for drop_folder and http_json)
-    type: str = "drop_folder"  # drop_folder | http_json | ngsi_v2
-    # http_json and ngsi_v2: the endpoint, and the NAME of the env var holding the bearer token.
+    type: str = "drop_folder"  # drop_folder | http_json | ngsi_v2 | green_button
+    # The remote ones: the endpoint, and the NAME of the env var holding the bearer token.
     url: str | None = None
     token_env: str | None = None
     page_size: int = 500
@@ -65,6 +71,12 @@ class SourceSettings:
     attribute: str = "kwh"
     fiware_service: str | None = None
     fiware_service_path: str = "/"
+    # green_button only: UsagePoint title, Atom id or self link -> household id (else: the title).
+    usage_points: dict[str, str] | None = None
+    # green_button only: also re-read intervals this long before the cursor (late corrections).
+    lookback_minutes: float = 0
+    # No successful pull for this long opens an operator incident; None: 3 x every_minutes.
+    stale_after_minutes: float | None = None
     # Minutes between pulls; a fraction is allowed (tests run on seconds).
     every_minutes: float = 30
     # A file modified less than this long ago may still be being written: left for next time.
@@ -90,6 +102,44 @@ class SchedulerSettings:
 class MaintenanceSettings:
     # Ingest records and quarantined rows older than this are deleted by ``areawatch maintain``.
     retention_days: int = 400
+    # Meter readings older than this are removed by whole calendar months (UTC) by
+    # ``areawatch maintain``; None keeps them all. PostgreSQL drops the month's partition.
+    readings_retention_days: int | None = None
+    # Monthly reading partitions created ahead of time on PostgreSQL.
+    reading_partitions_ahead_months: int = 3
+
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]``: ``format`` text or json (one object a line); ``level`` of what is kept."""
+
+    format: str = "text"
+    level: str = "WARNING"  # ``-v`` lowers it to INFO
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """``[dashboard]``: the staff dashboard's sessions, login limit and area map."""
+
+    # How long a login lasts.
+    session_hours: float = 12
+    # Session cookie over HTTPS only. None: on when the public URL is https (or
+    # AREAWATCH_SECURE_COOKIES=1); set true behind a TLS proxy that the server cannot see.
+    secure_cookies: bool | None = None
+    # At most this many failed logins per (name, address) in any window of this many minutes.
+    login_attempts: int = 5
+    login_window_minutes: float = 15
+    # Map tiles, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png". None: no tiles, and the
+    # map makes no network request at all (points over the areas' outlines only).
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    # GeoJSON polygons of the areas (a feature's "area" property names it). None: each area's
+    # outline is the convex hull of its households, with a margin.
+    areas_geojson: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +155,8 @@ class Settings:
     sources: tuple[SourceSettings, ...] = ()
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -119,7 +171,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         except tomllib.TOMLDecodeError as error:
             raise SettingsError(f"settings file {path} is not valid TOML: {error}") from error
     known = {"database_url", "timezone", "channel", "policies_dir", "detection", "twilio"}
-    known |= {"sources", "scheduler", "maintenance", "smtp"}
+    known |= {"sources", "scheduler", "maintenance", "smtp", "dashboard"}
+    known |= {"logging"}
     unknown = set(raw) - known
     if unknown:
         raise SettingsError(
@@ -153,6 +206,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         sources=_sources(raw.get("sources", [])),
         scheduler=SchedulerSettings(**_scheduler_section(raw, environ)),
         maintenance=MaintenanceSettings(**_section(raw, "maintenance", MaintenanceSettings)),
+        logging=logging_settings(_section(raw, "logging", LoggingSettings), environ),
+        dashboard=DashboardSettings(**_section(raw, "dashboard", DashboardSettings)),
     )
     _validate(settings)
     return settings
@@ -197,6 +252,21 @@ def _scheduler_section(raw: dict, environ: dict[str, str]) -> dict:
     return section
 
 
+def logging_settings(section: dict, environ: Mapping[str, str]) -> LoggingSettings:
+    """``[logging]``, overridden by ``AREAWATCH_LOG_FORMAT`` and ``AREAWATCH_LOG_LEVEL``."""
+    section = dict(section)
+    for key, env in (("format", "AREAWATCH_LOG_FORMAT"), ("level", "AREAWATCH_LOG_LEVEL")):
+        if environ.get(env):
+            section[key] = environ[env]
+    chosen = LoggingSettings(**section)
+    if chosen.format not in LOG_FORMATS:
+        raise SettingsError(f"logging.format must be 'text' or 'json', not {chosen.format!r}")
+    level = str(chosen.level).upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return LoggingSettings(format=chosen.format, level=level)
+
+
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
@@ -221,6 +291,7 @@ def _sources(raw_sources: object) -> tuple[SourceSettings, ...]:
             "drop_folder": ("name", "path", "kind"),
             "http_json": ("name", "url", "kind"),
             "ngsi_v2": ("name", "url"),
+            "green_button": ("name", "url"),
         }
         # An unknown type is explained by _validate_source, not as a missing key.
         needed_keys = needed.get(raw.get("type", "drop_folder"), ("name",))
@@ -240,9 +311,10 @@ def _sources(raw_sources: object) -> tuple[SourceSettings, ...]:
 def _validate_source(source: SourceSettings, where: str) -> None:
     if not isinstance(source.name, str) or not source.name.strip() or len(source.name) > 64:
         raise SettingsError(f"{where}: name must be a non-empty text of at most 64 characters")
-    if source.type not in {"drop_folder", "http_json", "ngsi_v2"}:
+    if source.type not in {"drop_folder", "http_json", "ngsi_v2", "green_button"}:
         raise SettingsError(
-            f"{where}: type must be 'drop_folder', 'http_json' or 'ngsi_v2', not {source.type!r}"
+            f"{where}: type must be 'drop_folder', 'http_json', 'ngsi_v2' or 'green_button', "
+            f"not {source.type!r}"
         )
     if source.kind not in {"readings", "tv"}:
         raise SettingsError(f"{where}: kind must be 'readings' or 'tv', not {source.kind!r}")
@@ -253,6 +325,8 @@ def _validate_source(source: SourceSettings, where: str) -> None:
         _validate_remote_source(source, where)
     if not _positive(source.every_minutes):
         raise SettingsError(f"{where}: every_minutes must be a number > 0")
+    if source.stale_after_minutes is not None and not _positive(source.stale_after_minutes):
+        raise SettingsError(f"{where}: stale_after_minutes must be a number > 0")
     if not _positive(source.settle_seconds) and source.settle_seconds != 0:
         raise SettingsError(f"{where}: settle_seconds must be a number >= 0")
     for key in ("archive", "rejected"):
@@ -271,8 +345,16 @@ def _validate_source(source: SourceSettings, where: str) -> None:
 def _validate_remote_source(source: SourceSettings, where: str) -> None:
     if not isinstance(source.url, str) or not source.url.startswith(("http://", "https://")):
         raise SettingsError(f"{where}: url must start with http:// or https://")
-    if source.type == "ngsi_v2" and source.kind != "readings":
-        raise SettingsError(f"{where}: an ngsi_v2 source gives readings, not {source.kind!r}")
+    if source.type in {"ngsi_v2", "green_button"} and source.kind != "readings":
+        raise SettingsError(f"{where}: an {source.type} source gives readings, not {source.kind!r}")
+    points = source.usage_points
+    if points is not None and (
+        not isinstance(points, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in points.items())
+    ):
+        raise SettingsError(f"{where}: usage_points must map names to household ids (text)")
+    if not _positive(source.lookback_minutes) and source.lookback_minutes != 0:
+        raise SettingsError(f"{where}: lookback_minutes must be a number >= 0")
     if source.token_env is not None and (
         not isinstance(source.token_env, str) or not source.token_env.strip()
     ):
@@ -306,6 +388,53 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"policies_dir {settings.policies_dir!r} is not a folder")
     if settings.detection.data_grace_minutes < 0:
         raise SettingsError("detection.data_grace_minutes must be >= 0")
+    if settings.detection.engine not in ("local", "dask"):
+        raise SettingsError(
+            f"detection.engine must be 'local' or 'dask', not {settings.detection.engine!r}"
+        )
+    if settings.detection.engine == "dask" and not settings.detection.scheduler:
+        raise SettingsError("detection.engine 'dask' needs detection.scheduler = 'tcp://HOST:PORT'")
     retention = settings.maintenance.retention_days
     if not isinstance(retention, int) or isinstance(retention, bool) or retention < 1:
         raise SettingsError("maintenance.retention_days must be a whole number of days >= 1")
+    readings_retention = settings.maintenance.readings_retention_days
+    if readings_retention is not None and (
+        not isinstance(readings_retention, int)
+        or isinstance(readings_retention, bool)
+        or readings_retention < 31
+    ):
+        raise SettingsError(
+            "maintenance.readings_retention_days must be a whole number of days >= 31 "
+            "(detection needs weeks of history), or left out to keep every reading"
+        )
+    ahead = settings.maintenance.reading_partitions_ahead_months
+    if not isinstance(ahead, int) or isinstance(ahead, bool) or not 1 <= ahead <= 24:
+        raise SettingsError("maintenance.reading_partitions_ahead_months must be from 1 to 24")
+    _validate_dashboard(settings.dashboard)
+
+
+def _validate_dashboard(dashboard: DashboardSettings) -> None:
+    if not _positive(dashboard.session_hours):
+        raise SettingsError("dashboard.session_hours must be a number > 0")
+    if dashboard.secure_cookies is not None and not isinstance(dashboard.secure_cookies, bool):
+        raise SettingsError("dashboard.secure_cookies must be true or false")
+    attempts = dashboard.login_attempts
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise SettingsError("dashboard.login_attempts must be a whole number >= 1")
+    if not _positive(dashboard.login_window_minutes):
+        raise SettingsError("dashboard.login_window_minutes must be a number > 0")
+    tiles = dashboard.tile_url
+    if tiles is not None and (
+        not isinstance(tiles, str)
+        or not tiles.startswith(("https://", "http://"))
+        or not all(part in tiles for part in ("{z}", "{x}", "{y}"))
+    ):
+        raise SettingsError(
+            "dashboard.tile_url must be an http(s) URL with {z}, {x} and {y} in it, such as "
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        )
+    if not isinstance(dashboard.tile_attribution, str):
+        raise SettingsError("dashboard.tile_attribution must be text")
+    outlines = dashboard.areas_geojson
+    if outlines is not None and (not isinstance(outlines, str) or not Path(outlines).is_file()):
+        raise SettingsError(f"dashboard.areas_geojson {outlines!r} is not a file")

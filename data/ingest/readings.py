@@ -3,8 +3,10 @@
 Two phases. The first reads the whole file chunk by chunk, quarantines bad rows as it goes and
 keeps the good ones as compact columns, so duplicate keys are found across chunks and each
 household's interval is inferred from all its rows. The second merges the rows into ``reading``
-in chunks, each in one transaction that first records corrections (stored kwh differs), then
-upserts. A run killed part-way leaves whole chunks behind; running the file again finishes the
+in chunks, each in one transaction that records corrections (stored kwh differs) and writes
+the new and changed rows (``data.ingest.reading_merge``: by upsert on SQLite, on PostgreSQL by
+splitting new keys from stored ones, which lets new rows go in without a per-row conflict
+check). A run killed part-way leaves whole chunks behind; running the file again finishes the
 rest and finds the written chunks unchanged, so no correction is ever recorded twice.
 """
 
@@ -17,7 +19,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from data.ingest.keys import KnownHouseholds, find_duplicates
 from data.ingest.parse import (
@@ -27,43 +30,15 @@ from data.ingest.parse import (
     parse_numbers,
     parse_timestamps,
 )
+from data.ingest.reading_merge import ChunkCounts, merge_by_split, merge_by_upsert
 from data.ingest.report import IngestReport
 from data.ingest.run import IngestRun, as_utc, ingest_run
 from data.ingest.source import DEFAULT_CHUNK_ROWS, Source, open_source, require_columns
-from data.ingest.staging import create_staging, drop_staging, load_staging
 from data.ingest.zones import zone_or_none
 from data.types import UTCDateTime
 
 DEFAULT_INTERVAL_MINUTES = 30
 ACCEPTED_INTERVALS = (1, 5, 10, 15, 30, 60)
-_STAGING = "ingest_staging_reading"
-_STAGING_COLUMNS = {
-    "household_id": "text",
-    "interval_end": "time",
-    "kwh": "float",
-    "interval_minutes": "int",
-}
-_JOIN = "r.household_id = s.household_id AND r.interval_end = s.interval_end"
-_COUNT = text(
-    f"SELECT s.household_id, "
-    f"SUM(CASE WHEN r.kwh IS NULL THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN r.kwh <> s.kwh THEN 1 ELSE 0 END) "
-    f"FROM {_STAGING} s LEFT JOIN reading r ON {_JOIN} GROUP BY s.household_id"
-)
-_CORRECT = text(
-    f"INSERT INTO readingcorrection "
-    f"(household_id, interval_end, old_kwh, new_kwh, ingest_id, corrected_at) "
-    f"SELECT s.household_id, s.interval_end, r.kwh, s.kwh, :ingest_id, :now "
-    f"FROM {_STAGING} s JOIN reading r ON {_JOIN} WHERE r.kwh <> s.kwh"
-).bindparams(bindparam("now", type_=UTCDateTime()))
-# "WHERE true" lets SQLite tell the upsert clause from a join condition.
-_UPSERT = text(
-    f"INSERT INTO reading (household_id, interval_end, kwh, interval_minutes, received_at) "
-    f"SELECT household_id, interval_end, kwh, interval_minutes, :now FROM {_STAGING} WHERE true "
-    f"ON CONFLICT (household_id, interval_end) DO UPDATE SET kwh = excluded.kwh, "
-    f"interval_minutes = excluded.interval_minutes, received_at = excluded.received_at "
-    f"WHERE reading.kwh <> excluded.kwh OR reading.interval_minutes <> excluded.interval_minutes"
-).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def ingest_readings(
@@ -202,25 +177,50 @@ def _interval_minutes(engine: Engine, known: KnownHouseholds, rows: pd.DataFrame
     common = common[common["gap"].isin(ACCEPTED_INTERVALS)].astype({"gap": np.int64})
     inferred = set(common["code"].tolist())
     others = [code for code in np.unique(codes).tolist() if code not in inferred]
-    stored = _stored_intervals(engine, known.id_array(np.asarray(others, dtype=np.int64)))
+    earliest = pd.Timestamp(ends.min()).tz_localize("UTC") if len(ends) else None
+    stored = _stored_intervals(engine, known.id_array(np.asarray(others, dtype=np.int64)), earliest)
     for code in others:
         minutes[code] = stored.get(known.ids[code], DEFAULT_INTERVAL_MINUTES)
     minutes[common["code"].to_numpy()] = common["gap"].to_numpy()
     return minutes
 
 
-def _stored_intervals(engine: Engine, household_ids: np.ndarray) -> dict[str, int]:
-    """The interval of each household's latest stored reading."""
+def _stored_intervals(
+    engine: Engine, household_ids: np.ndarray, earliest: pd.Timestamp | None
+) -> dict[str, int]:
+    """The interval of each household's latest stored reading.
+
+    One backward probe of the primary key per household (a 30-minute tick asks this for every
+    household): comparing each stored row with its household's maximum would read them all.
+    The probe first looks only from a week before the file's ``earliest`` reading on, which on
+    PostgreSQL touches the last month or two instead of every month kept; households with
+    nothing stored since then are asked again without the bound.
+    """
     found: dict[str, int] = {}
+    latest = (
+        "SELECT h.id, (SELECT r.interval_minutes FROM reading r WHERE r.household_id = h.id "
+        "{since}ORDER BY r.interval_end DESC LIMIT 1) FROM household h WHERE h.id IN :ids"
+    )
     ids = household_ids.tolist()
-    query = text(
-        "SELECT r.household_id, r.interval_minutes FROM reading r "
-        "WHERE r.household_id IN :ids AND r.interval_end = "
-        "(SELECT MAX(l.interval_end) FROM reading l WHERE l.household_id = r.household_id)"
-    ).bindparams(bindparam("ids", expanding=True))
+    if earliest is not None:
+        recent = text(latest.format(since="AND r.interval_end > :since ")).bindparams(
+            bindparam("ids", expanding=True), bindparam("since", type_=UTCDateTime())
+        )
+        since = (earliest - pd.Timedelta(days=7)).to_pydatetime()
+        found = _latest_intervals(engine, recent, ids, {"since": since})
+        ids = [household_id for household_id in ids if household_id not in found]
+    anytime = text(latest.format(since="")).bindparams(bindparam("ids", expanding=True))
+    found.update(_latest_intervals(engine, anytime, ids, {}))
+    return found
+
+
+def _latest_intervals(engine: Engine, query, ids: list[str], params: dict) -> dict[str, int]:  # noqa: ANN001
+    found: dict[str, int] = {}
     with engine.connect() as connection:
         for start in range(0, len(ids), 500):
-            found.update(connection.execute(query, {"ids": ids[start : start + 500]}).all())
+            batch = {"ids": ids[start : start + 500], **params}
+            rows = connection.execute(query, batch).all()
+            found.update((household_id, minutes) for household_id, minutes in rows if minutes)
     return found
 
 
@@ -242,26 +242,25 @@ def _merge(
             "kwh": part["kwh"].to_numpy(),
             "interval_minutes": minutes[codes],
         }
+        _merge_chunk(run, values, now)
+
+
+def _merge_chunk(run: IngestRun, values: dict[str, np.ndarray], now: datetime) -> None:
+    """Merge one chunk in one transaction; count it only once that transaction has committed."""
+    ingest_id = run.report.ingest_id
+    counts: ChunkCounts | None = None
+    if run.engine.dialect.name == "postgresql":
+        try:
+            with run.engine.begin() as connection:
+                counts = merge_by_split(connection, values, ingest_id, now)
+        except IntegrityError:
+            # Another writer stored one of these keys after our probe: the upsert settles it.
+            counts = None
+    if counts is None:
         with run.engine.begin() as connection:
-            _merge_chunk(run, connection, values, now)
-
-
-def _merge_chunk(
-    run: IngestRun, connection: Connection, values: dict[str, np.ndarray], now: datetime
-) -> None:
-    create_staging(connection, _STAGING, _STAGING_COLUMNS)
-    load_staging(connection, _STAGING, _STAGING_COLUMNS, values)
+            counts = merge_by_upsert(connection, values, ingest_id, now)
     report = run.report
-    inserted = corrected = 0
-    for household_id, new, changed in connection.execute(_COUNT):
-        inserted += int(new or 0)
-        corrected += int(changed or 0)
-        if new or changed:
-            report.households.add(household_id)
-    if corrected:
-        connection.execute(_CORRECT, {"ingest_id": report.ingest_id, "now": now})
-    connection.execute(_UPSERT, {"now": now})
-    drop_staging(connection, _STAGING)
-    report.rows_inserted += inserted
-    report.rows_corrected += corrected
-    report.rows_unchanged += len(values["kwh"]) - inserted - corrected
+    report.households |= counts.households
+    report.rows_inserted += counts.inserted
+    report.rows_corrected += counts.corrected
+    report.rows_unchanged += counts.unchanged
