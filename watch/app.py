@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from data.db import init_db, make_engine
+from data.partitions import ensure_reading_partitions
 from data.tables import Household
 from notify.channels.base import Channel
 from notify.channels.console import ConsoleChannel
@@ -50,6 +51,13 @@ class App:
 
     def init_db(self) -> None:
         init_db(self.engine)
+        # On a partitioned PostgreSQL ``reading``, this month's and the coming months'
+        # partitions exist from the start, not only after the first nightly maintenance.
+        ensure_reading_partitions(
+            engine=self.engine,
+            now=self.clock.now(),
+            months_ahead=self.settings.maintenance.reading_partitions_ahead_months,
+        )
 
     # -- ingest -----------------------------------------------------------------------------
     def ingest(self, kind: str, path: Path, tz: str | None = None):  # noqa: ANN201

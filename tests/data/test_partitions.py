@@ -176,3 +176,24 @@ def test_without_a_readings_retention_maintenance_keeps_every_reading(
     assert report.readings_deleted == 0 and report.reading_partitions_dropped == ()
     assert stored_ends(database.engine) == naive(ENDS)
     app.engine.dispose()
+
+
+def test_init_creates_this_month_and_the_coming_ones_so_readings_skip_the_default(
+    database, make_household, make_readings_file
+):
+    settings = Settings(
+        database_url=database.url,
+        maintenance=MaintenanceSettings(reading_partitions_ahead_months=2),
+    )
+    app = App.from_settings(settings, clock=FrozenClock(NOW), channels={})
+    app.init_db()  # the schema is there already: init upgrades nothing, but adds the months
+    make_household("h1")
+    ends = [datetime(2025, 6, 1, 0, 30, tzinfo=UTC), NOW - timedelta(days=1)]
+    load(database.engine, make_readings_file, ends)
+
+    if database.backend == "postgres":
+        with database.engine.connect() as connection:
+            assert sorted(month_partitions(connection)) == [date(2025, m, 1) for m in (6, 7, 8)]
+        assert set(partition_of(database.engine).values()) == {"reading_y2025m06"}
+    assert stored_ends(database.engine) == naive(ends)
+    app.engine.dispose()
