@@ -8,6 +8,7 @@ shape, and points never sit on the outline's edge.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable
@@ -96,9 +97,16 @@ def hull_outline(points: Iterable[Point], margin_metres: float = MARGIN_METRES) 
     >>> ring[0] == ring[-1] and min(lon for lon, _ in ring) < 139.0
     True
     """
-    points = list(points)
+    points = tuple(points)
     if not points:
         return None
+    return _hull_outline(points, margin_metres)
+
+
+# The map asks for the same areas' outlines on every load, and the households rarely move:
+# a few thousand points cost tens of milliseconds of pure Python, a dictionary lookup does not.
+@functools.lru_cache(maxsize=256)
+def _hull_outline(points: tuple[Point, ...], margin_metres: float) -> dict:
     mean_lat = sum(lat for _, lat in points) / len(points)
     d_lat = margin_metres / _METRES_PER_DEGREE
     d_lon = d_lat / max(math.cos(math.radians(mean_lat)), 0.01)
