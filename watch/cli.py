@@ -24,6 +24,8 @@ ingest_app = typer.Typer(
     help="Load files into the database (idempotent; bad rows quarantined).", no_args_is_help=True
 )
 app.add_typer(ingest_app, name="ingest")
+config_app = typer.Typer(help="The settings file and environment.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")]
@@ -61,12 +63,13 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     logs.configure(**chosen.__dict__, verbose=verbose)
 
 
+@config_app.command("check")
 @app.command("check-config")
 def check_config(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """Validate the settings (file and environment) and say what AreaWatch will do with them.
 
-    Secrets are reported as set or missing, never shown. Example: areawatch check-config --config
-    /etc/areawatch/areawatch.toml
+    Secrets are reported as set or missing, never shown. Also ``areawatch config check``.
+    Example: areawatch check-config --config /etc/areawatch/areawatch.toml
     """
     from data.db import make_engine
 

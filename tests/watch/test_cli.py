@@ -29,6 +29,7 @@ runner = CliRunner()
         ["check-policy"],
         ["load-policy"],
         ["check-config"],
+        ["config", "check"],
         ["demo"],
     ],
 )
@@ -209,6 +210,10 @@ def test_check_config_explains_the_settings_and_reaches_the_database(database, t
     assert result.exit_code == 0, result.output
     assert "Settings are valid" in result.output
     assert "Source 'meter'" in result.output and "The database answers" in result.output
+    same = runner.invoke(
+        app, ["config", "check", "--config", str(config), "--database-url", database.url]
+    )
+    assert same.exit_code == 0 and "Settings are valid" in same.output
     unreachable = runner.invoke(
         app, ["check-config", "--database-url", "postgresql://nobody@127.0.0.1:1/none"]
     )
