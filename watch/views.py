@@ -38,7 +38,8 @@ def local(when: datetime | None, zone: str = "Asia/Tokyo") -> str:
 @dataclass
 class StatusSnapshot:
     now: datetime
-    open_incidents: list[tuple[Incident, Household]]
+    # Household is None for an operator incident about a data source (``source_stale``).
+    open_incidents: list[tuple[Incident, Household | None]]
     silent_households: list[tuple[Household, datetime | None]]
     ingests: list[Ingest]
     pending_messages: int
@@ -50,7 +51,7 @@ def collect_status(engine: Engine, now: datetime, silent_after: timedelta = time
     with Session(engine) as session:
         open_incidents = session.exec(
             select(Incident, Household)
-            .join(Household, Household.id == Incident.household_id)
+            .join(Household, Household.id == Incident.household_id, isouter=True)
             .where(Incident.status != "resolved")
             .order_by(Incident.opened_at)
         ).all()
@@ -90,11 +91,13 @@ def render_status(console: Console, status: StatusSnapshot) -> None:
     for incident, household in status.open_incidents:
         table.add_row(
             str(incident.id),
-            household.id,
-            household.area,
+            household.id if household else f"source {incident.source}",
+            household.area if household else "",
             incident.kind,
             incident.status,
-            local(incident.opened_at, household.timezone),
+            local(incident.opened_at, household.timezone)
+            if household
+            else local(incident.opened_at),
             incident.reason,
         )
     console.print(table)

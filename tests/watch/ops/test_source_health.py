@@ -151,3 +151,27 @@ def test_stale_after_defaults_to_three_pulls_and_can_be_set(tmp_path):
     )
     with pytest.raises(SettingsError, match="stale_after_minutes must be a number > 0"):
         load_settings(config, environ={})
+
+
+def test_areawatch_status_lists_a_stale_sources_incident(
+    database, clock, channels, drop, make_resident
+):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from watch.views import collect_status, render_status
+
+    make_resident("h1")
+    app = _app(database, clock, channels, drop)
+    pull_source(app, "meter")
+    _break(drop)
+    clock.advance(timedelta(minutes=91))
+    pull_source(app, "meter")
+
+    status = collect_status(database.engine, clock.now())
+    (incident, household), *others = status.open_incidents
+    assert others == [] and household is None and incident.source == "meter"
+    out = StringIO()
+    render_status(Console(file=out, width=200), status)
+    assert "source meter" in out.getvalue() and SOURCE_STALE in out.getvalue()
