@@ -329,38 +329,12 @@ class QuietStretchBatch:
     [30.0, 120.0]
     """
 
-    def __init__(
-        self,
-        timezone: str = "Asia/Tokyo",
-        watch_threshold: float = 2.0,
-        alert_threshold: float = 3.5,
-        history_per_bin: int = 60,
-        prior_weight: float = 0.5,
-        prior_tail_hours: float = 1.5,
-        prior_fades_after: float = 20.0,
-        min_bandwidth_hours: float = 0.75,
-        relative_bandwidth: float = 0.1,
-        stuck_weight: float = 0.5,
-        other_day_weight: float = 0.5,
-        noise_factor: float = 1.5,
-        min_step_kwh: float = 0.02,
-        vouched_grace_hours: float = 6.0,
-        workers: int = 1,
-    ) -> None:
-        self.timezone = timezone
-        self.watch_threshold = watch_threshold
-        self.alert_threshold = alert_threshold
-        self.history_per_bin = history_per_bin
-        self.prior_weight = prior_weight
-        self.prior_tail_hours = prior_tail_hours
-        self.prior_fades_after = prior_fades_after
-        self.min_bandwidth_hours = min_bandwidth_hours
-        self.relative_bandwidth = relative_bandwidth
-        self.stuck_weight = stuck_weight
-        self.other_day_weight = other_day_weight
-        self.noise_factor = noise_factor
-        self.min_step_kwh = min_step_kwh
-        self.vouched_grace_hours = vouched_grace_hours
+    def __init__(self, timezone: str = "Asia/Tokyo", *, workers: int = 1, **params: object) -> None:
+        # The parameters and their defaults are the detector's own: one place defines them, so
+        # the batch path cannot drift from the model it must equal.
+        model = QuietStretchDetector(timezone, **params)  # type: ignore[arg-type]
+        for name, value in vars(model).items():
+            setattr(self, name, value)
         self.workers = workers
 
     @classmethod
