@@ -31,8 +31,12 @@ def test_a_naive_time_is_refused(engine):
         session.add(Household(id="h1", name="Resident"))
         session.commit()
         session.add(
-            Reading(household_id="h1", interval_end=datetime(2025, 1, 6), kwh=0.2,
-                    received_at=datetime(2025, 1, 6, tzinfo=UTC))
+            Reading(
+                household_id="h1",
+                interval_end=datetime(2025, 1, 6),
+                kwh=0.2,
+                received_at=datetime(2025, 1, 6, tzinfo=UTC),
+            )
         )
         with pytest.raises(Exception, match="naive datetime"):
             session.commit()
