@@ -19,15 +19,15 @@ Every request needs ``Authorization: Bearer <fake.token>`` (else 401). Knobs as 
 
 from __future__ import annotations
 
-import threading
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.fakes.fake_meter_api import LoggedRequest
+from tests.fakes.local_http import PlannedFaultsServer
 
 ATOM = "http://www.w3.org/2005/Atom"
 ESPI = "http://naesb.org/espi"
@@ -64,88 +64,50 @@ def half_hours(start: datetime, values: list[int]) -> list[Interval]:
     return [Interval(first + 1800 * i, 1800, value) for i, value in enumerate(values)]
 
 
-class FakeGreenButton:
+class FakeGreenButton(PlannedFaultsServer):
     """Start with ``with FakeGreenButton() as fake:``; point a source at ``fake.feed_url``."""
 
     def __init__(self, token: str = "gb-token", page_size: int = 50, block_size: int = 48) -> None:
+        super().__init__()
         self.token = token
         self.page_size = page_size
         self.block_size = block_size
         self.honour_published_min = True
         self.usage_points: list[UsagePoint] = []
         self.requests: list[LoggedRequest] = []
-        self._plan: list[tuple[str, object]] = []
-        self._lock = threading.Lock()
-        self._release = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def feed_url(self) -> str:
         return self.base_url + FEED_PATH
-
-    def fail_next(self, times: int = 1, *, status: int = 500) -> None:
-        with self._lock:
-            self._plan.extend([("fail", status)] * times)
-
-    def hang_next(self, times: int = 1) -> None:
-        with self._lock:
-            self._plan.extend([("hang", None)] * times)
-
-    def malformed_next(self, times: int = 1) -> None:
-        with self._lock:
-            self._plan.extend([("malformed", None)] * times)
-
-    def replace_next(self, body: bytes) -> None:
-        """The next request is answered 200 with ``body`` whatever it asked."""
-        with self._lock:
-            self._plan.append(("replace", body))
 
     def feed(self, published_min: datetime | None = None) -> bytes:
         """The whole feed as one page (what ``replace_next`` tests start from)."""
         return self._page_xml(self._entries(published_min), None)
 
     # -- serving --------------------------------------------------------------------------
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def do_get(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
         with self._lock:
             self.requests.append(LoggedRequest(parts.path, query, dict(handler.headers.items())))
-            behaviour, argument = self._plan.pop(0) if self._plan else ("ok", None)
+            behaviour, argument = self.next_behaviour()
         if handler.headers.get("Authorization") != f"Bearer {self.token}":
-            self._send(handler, 401, b"Unauthorized", "text/plain")
+            self.send(handler, 401, b"Unauthorized", "text/plain")
             return
         if behaviour == "hang":
-            self._release.wait()
+            self.hang()
             return
         if behaviour == "fail":
-            self._send(handler, int(argument), b"fake failure", "text/plain")
+            self.send(handler, int(argument), b"fake failure", "text/plain")
             return
         if behaviour == "malformed":
-            self._send(handler, 200, b'{"error": "this is JSON, not Atom"}', "application/json")
+            self.send(handler, 200, b'{"error": "this is JSON, not Atom"}', "application/json")
             return
         if behaviour == "replace":
-            self._send(handler, 200, argument, "application/atom+xml")
+            self.send(handler, 200, argument, "application/atom+xml")
             return
         if parts.path != FEED_PATH:
-            self._send(handler, 404, b"Not Found", "text/plain")
+            self.send(handler, 404, b"Not Found", "text/plain")
             return
         published_min = None
         if self.honour_published_min and "published-min" in query:
@@ -158,7 +120,7 @@ class FakeGreenButton:
         if start - 1 + size < len(entries):
             carried = {**query, "start-index": str(start + size), "max-results": str(size)}
             next_href = FEED_PATH + "?" + urlencode(carried)
-        self._send(handler, 200, self._page_xml(chosen, next_href), "application/atom+xml")
+        self.send(handler, 200, self._page_xml(chosen, next_href), "application/atom+xml")
 
     def _entries(self, published_min: datetime | None) -> list[ET.Element]:
         entries = []
@@ -203,23 +165,6 @@ class FakeGreenButton:
             ET.SubElement(feed, f"{{{ATOM}}}link", rel="next", href=next_href)
         feed.extend(entries)
         return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, data: bytes, kind: str) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", kind)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def __enter__(self) -> FakeGreenButton:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _entry(href: str, title: str | None, _kind: str) -> ET.Element:

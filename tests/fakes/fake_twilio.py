@@ -13,14 +13,14 @@ business time), else the wall clock.
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_http import LocalHttpServer
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 _CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Calls\.json$")
@@ -47,42 +47,19 @@ class ReceivedCall:
     sid: str
 
 
-class FakeTwilio:
+class FakeTwilio(LocalHttpServer):
     """Start with ``with FakeTwilio() as fake:``; point the client at ``fake.base_url``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.messages: list[ReceivedMessage] = []
         self.calls: list[ReceivedCall] = []
         self.now: datetime | None = None
         self.log_unreadable = False  # when True, listing messages answers HTTP 500
         self.requests = 0
         self._plan: list[tuple[str, int | None, int | None]] = []
-        self._lock = threading.Lock()
-        self._release = threading.Event()
         self._sids = itertools.count(1)
         self._call_sids = itertools.count(1)
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass  # keep test output (and numbers) out of stderr
-
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake._list(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def fail_next(self, times: int = 1, *, status: int = 500, code: int | None = None) -> None:
         """The next ``times`` requests answer ``status`` (with Twilio ``code`` when given)."""
@@ -94,7 +71,7 @@ class FakeTwilio:
         with self._lock:
             self._plan.extend([("hang", None, None)] * times)
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def do_post(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length", 0))
         form = {k: v[0] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
         with self._lock:
@@ -103,15 +80,15 @@ class FakeTwilio:
         match = _MESSAGES_PATH.match(handler.path)
         call_match = _CALLS_PATH.match(handler.path)
         if match is None and call_match is None:
-            self._reply(handler, 404, {"code": 20404, "message": "not found", "status": 404})
+            self.send_json(handler, 404, {"code": 20404, "message": "not found", "status": 404})
             return
         kind, status, code = behaviour
         if kind == "hang":
-            self._release.wait()
+            self.hang()
             return
         if kind == "fail":
             body = {"code": code or status, "message": "fake failure", "status": status}
-            self._reply(handler, status, body)
+            self.send_json(handler, status, body)
             return
         if call_match is not None:
             self._record_call(handler, call_match["sid"], form)
@@ -129,7 +106,7 @@ class FakeTwilio:
                     date_created=self.now or datetime.now(UTC),
                 )
             )
-        self._reply(
+        self.send_json(
             handler,
             201,
             {
@@ -143,14 +120,14 @@ class FakeTwilio:
             },
         )
 
-    def _list(self, handler: BaseHTTPRequestHandler) -> None:
+    def do_get(self, handler: BaseHTTPRequestHandler) -> None:
         url = urlsplit(handler.path)
         match = _MESSAGES_PATH.match(url.path)
         if match is None:
-            self._reply(handler, 404, {"code": 20404, "message": "not found", "status": 404})
+            self.send_json(handler, 404, {"code": 20404, "message": "not found", "status": 404})
             return
         if self.log_unreadable:
-            self._reply(handler, 500, {"code": 20500, "message": "fake failure", "status": 500})
+            self.send_json(handler, 500, {"code": 20500, "message": "fake failure", "status": 500})
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         with self._lock:
@@ -173,7 +150,7 @@ class FakeTwilio:
             }
             for m in found[: int(query.get("PageSize", 50))]
         ]
-        self._reply(handler, 200, {"messages": records, "next_page_uri": None, "page": 0})
+        self.send_json(handler, 200, {"messages": records, "next_page_uri": None, "page": 0})
 
     def _record_call(self, handler: BaseHTTPRequestHandler, account: str, form: dict) -> None:
         with self._lock:
@@ -189,22 +166,4 @@ class FakeTwilio:
                 )
             )
         body = {"sid": sid, "account_sid": account, "to": form.get("To"), "status": "queued"}
-        self._reply(handler, 201, {**body, "from": form.get("From")})
-
-    @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def __enter__(self) -> FakeTwilio:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self.send_json(handler, 201, {**body, "from": form.get("From")})

@@ -203,7 +203,7 @@ class TrappingMeterApi(FakeMeterApi):
         self.reached = threading.Event()
         self.release = threading.Event()
 
-    def _handle(self, handler) -> None:  # noqa: ANN001
+    def do_get(self, handler) -> None:  # noqa: ANN001
         query = parse_qs(urlsplit(handler.path).query)
         if (
             self.armed.is_set()
@@ -214,7 +214,7 @@ class TrappingMeterApi(FakeMeterApi):
             self.reached.set()
             self.release.wait(timeout=60)
             return  # the client is dead by now: no answer
-        super()._handle(handler)
+        super().do_get(handler)
 
 
 def _records(frame: pd.DataFrame, after: datetime, until: datetime) -> list[dict]:
