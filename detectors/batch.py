@@ -118,6 +118,28 @@ class BatchState:
                 state.noise[row] = evidence._floor[1]
         return state
 
+    def to_trackers(self, trackers: Sequence[QuietTracker]) -> None:
+        """Write each row back into the ``QuietTracker`` (and its ``ActivityEvidence``) of the
+        same index, in place: the inverse of ``from_trackers``, so one-at-a-time detectors can
+        carry on from where a batch left off. The trackers' evidence must have this window."""
+        if len(trackers) != len(self.length):
+            raise ValueError("one tracker per row")
+        width = self.window.shape[1]
+        for row, tracker in enumerate(trackers):
+            evidence = tracker.evidence
+            if evidence.window_days * _SLOTS_PER_DAY != width:
+                raise ValueError("the trackers' evidence window differs from the state's")
+            readings = evidence._state()
+            readings.clear()
+            length = int(self.length[row])
+            if length:
+                readings.extend(self.window[row, width - length :].tolist())
+            last = self.last_kwh[row]
+            evidence._last_kwh = None if np.isnan(last) else float(last)
+            evidence._learned_since_floor = int(self.counter[row])
+            evidence._tv = (float(self.tv_unattended[row]), bool(self.tv_on_at_end[row]))
+            tracker.quiet_minutes = float(self.quiet_minutes[row])
+
     def rows(self, part: slice) -> BatchState:
         return BatchState(**{k: v[part] for k, v in vars(self).items()})
 

@@ -31,8 +31,8 @@ them. Homes in other zones go in other batches.
 
 Known limits: ``learn_outcome`` (vouching) is not batched; ``QuietStretchState.learn_outcome``
 applies one answer to one row between batches, as the detector would, and a vouch already given
-is carried by ``from_detectors``. There is no way back to one-at-a-time detectors (no
-``to_detectors``). Explanations (``explain_one``) stay one at a time. Slots must be 30 minutes
+is carried by ``from_detectors``, and ``to_detectors`` writes a state back into one-at-a-time
+detectors. Explanations (``explain_one``) stay one at a time. Slots must be 30 minutes
 and the ``ActivityEvidence`` window the default week. The state holds, per home, a week of
 readings (float64) and 48 × ``history_per_bin`` stretch lengths (int16 half-hours): about
 9 KB, 9 GB for a million homes.
@@ -108,6 +108,11 @@ def _epoch(when: datetime) -> float:
     return when.timestamp()
 
 
+def _when(epoch: float) -> datetime | None:
+    """The aware UTC time of ``epoch`` seconds (``None`` for NaN: no time)."""
+    return None if np.isnan(epoch) else datetime.fromtimestamp(float(epoch), tz=UTC)
+
+
 @dataclass
 class QuietStretchState:
     """What one-at-a-time ``QuietStretchDetector`` s hold per household, as arrays (a row each).
@@ -173,7 +178,7 @@ class QuietStretchState:
     @classmethod
     def from_detectors(cls, detectors: Sequence[QuietStretchDetector]) -> QuietStretchState:
         """The state of running one-at-a-time detectors (which must share their parameters)."""
-        params = {_params(d) for d in detectors}
+        params = {detector_parameters(d) for d in detectors}
         if len(params) > 1:
             raise ValueError("all detectors must share their parameters")
         per_bin = dict(params.pop())["history_per_bin"] if params else 60
@@ -217,6 +222,45 @@ class QuietStretchState:
                 state.unlearned_hours[row] = hours
         return state
 
+    def to_detectors(self, detectors: Sequence[QuietStretchDetector]) -> None:
+        """Write each row back into the detector of the same index, in place: the inverse of
+        ``from_detectors``, so a home can go on one interval at a time (to explain a finding,
+        say) from where a batch left it. The detectors must have the batch's parameters."""
+        if len(detectors) != len(self.since):
+            raise ValueError("one detector per row")
+        for detector in detectors:
+            detector._init_state()
+        self.evidence.to_trackers([d._tracker for d in detectors])
+        steps = self.steps.astype(np.float32)
+        durations = np.where(steps < 0, np.float32(np.nan), steps / np.float32(2))
+        for row, detector in enumerate(detectors):
+            if durations[row].shape != detector._durations.shape:
+                raise ValueError("the detectors' history_per_bin differs from the state's")
+            tracker = detector._tracker
+            evidence = tracker.evidence
+            evidence._floor = (
+                (float(self.baseline[row]), float(self.evidence.noise[row]))
+                if self.evidence.valid[row]
+                else None
+            )
+            tracker.since = _when(self.since[row])
+            tracker.stuck_minutes = float(self.stuck_minutes[row])
+            detector._raised_rate = self.raised_rate[row].copy()
+            detector._durations = durations[row].copy()
+            detector._next_slot = self.next_slot[row].copy()
+            detector._flagged = bool(self.flagged[row])
+            detector._vouched = (
+                (tracker.since, float(self.vouched_minutes[row]))
+                if self.vouched[row] and tracker.since is not None
+                else None
+            )
+            detector._learnable = bool(self.learnable[row])
+            unlearned = _when(self.unlearned_since[row])
+            detector._unlearned = (
+                (unlearned, float(self.unlearned_hours[row])) if unlearned is not None else None
+            )
+            detector._last_scored = None  # a cached score belongs to the state before
+
     @property
     def quiet_minutes(self) -> np.ndarray:
         """Observed quiet minutes of each home's present stretch."""
@@ -259,7 +303,8 @@ def _fresh_evidence(noise_factor: float, min_step_kwh: float) -> ActivityEvidenc
     return ActivityEvidence(noise_factor=noise_factor, min_step_kwh=min_step_kwh)
 
 
-def _params(detector: QuietStretchDetector) -> tuple[tuple[str, object], ...]:
+def detector_parameters(detector: QuietStretchDetector) -> tuple[tuple[str, object], ...]:
+    """The public parameters of ``detector``, hashable: detectors with equal ones batch together."""
     return tuple(sorted((k, v) for k, v in vars(detector).items() if not k.startswith("_")))
 
 

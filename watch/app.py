@@ -78,7 +78,9 @@ class App:
     # -- detect -----------------------------------------------------------------------------
     def detect(self) -> DetectReport:
         detection = self.settings.detection
-        with open_engine(detection.engine, detection.scheduler) as scoring:
+        with open_engine(
+            detection.engine, detection.scheduler, vectorised=detection.vectorised
+        ) as scoring:
             return run_detection(
                 engine=self.engine,
                 now=self.clock.now(),

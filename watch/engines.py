@@ -31,17 +31,25 @@ class EngineUnavailable(RuntimeError):
     """The scoring engine asked for cannot run (not installed, scheduler unreachable)."""
 
 
-def score_partition(jobs: list[HouseholdJob]) -> list[HouseholdResult]:
-    """One task's work on a worker: its households, in order."""
+def score_partition(jobs: list[HouseholdJob], vectorised: bool = True) -> list[HouseholdResult]:
+    """One task's work: its households, in order; ``vectorised``, the quiet ones together
+    through the detectors' batch path (``watch.batch_scoring``), else each one at a time."""
+    if vectorised:
+        from watch.batch_scoring import score_jobs
+
+        return score_jobs(jobs)
     return [score_household(job) for job in jobs]
 
 
 class LocalEngine:
     """Scores in this process, one chunk at a time, as the chunks are asked for."""
 
+    def __init__(self, *, vectorised: bool = True) -> None:
+        self.vectorised = vectorised
+
     def score_chunks(self, chunks: Iterable[list[HouseholdJob]]) -> Iterator[list[HouseholdResult]]:
         for chunk in chunks:
-            yield score_partition(chunk)
+            yield score_partition(chunk, self.vectorised)
 
 
 class DaskEngine:
@@ -53,10 +61,13 @@ class DaskEngine:
     before the current one is handed back.
     """
 
-    def __init__(self, client, *, partitions_per_thread: int = 2, ahead: int = 1) -> None:  # noqa: ANN001
+    def __init__(  # noqa: ANN001
+        self, client, *, partitions_per_thread: int = 2, ahead: int = 1, vectorised: bool = True
+    ) -> None:
         self.client = client
         self.partitions_per_thread = partitions_per_thread
         self.ahead = ahead
+        self.vectorised = vectorised
 
     def score_chunks(self, chunks: Iterable[list[HouseholdJob]]) -> Iterator[list[HouseholdResult]]:
         in_flight: deque[list] = deque()
@@ -77,7 +88,9 @@ class DaskEngine:
         parts = partition(chunk, max(1, threads) * self.partitions_per_thread)
         # pure=False: no hashing of the arguments to name the tasks (it would cost as much as
         # sending them); every run's tasks are new anyway.
-        return self.client.map(score_partition, parts, pure=False)
+        return self.client.map(
+            score_partition, parts, vectorised=self.vectorised, pure=False
+        )
 
     def _gather(self, futures: list) -> list[HouseholdResult]:
         return [result for part in self.client.gather(futures) for result in part]
@@ -106,6 +119,8 @@ def open_engine(
     kind: str = "local",
     scheduler: str | None = None,
     timeout: float = CONNECT_TIMEOUT_SECONDS,
+    *,
+    vectorised: bool = True,
 ) -> Iterator[LocalEngine | DaskEngine]:
     """The scoring engine ``kind``; for ``dask``, connected to ``scheduler`` until the end.
 
@@ -114,7 +129,7 @@ def open_engine(
     scheduler has no worker by then.
     """
     if kind == "local":
-        yield LocalEngine()
+        yield LocalEngine(vectorised=vectorised)
         return
     if kind != "dask":
         raise EngineUnavailable(f"unknown scoring engine {kind!r}; choose one of {ENGINES}")
@@ -122,7 +137,7 @@ def open_engine(
         raise EngineUnavailable("the dask engine needs a scheduler address, tcp://HOST:PORT")
     client = _connect(scheduler, timeout)
     try:
-        yield DaskEngine(client)
+        yield DaskEngine(client, vectorised=vectorised)
     finally:
         client.close()
 

@@ -188,3 +188,31 @@ def test_a_batch_that_skips_or_repeats_slots_is_refused(homes) -> None:
         with pytest.raises(ValueError):
             model.run(kwh[:, 48:], ops[:, 48:], on[:, 48:], state, first_end=wrong)
     model.run(kwh[:, 48:], ops[:, 48:], on[:, 48:], state, first_end=FIRST_END + timedelta(1))
+
+
+def test_detectors_carry_on_one_at_a_time_from_where_the_batch_left_them(homes) -> None:
+    """``to_detectors`` is the way back: batch a week, then score one interval at a time."""
+    split = 8 * 48 + 13  # mid-morning: stretches in flight, floors cached, some flagged
+    reference = [QuietStretchDetector() for _ in homes]
+    _one_at_a_time(reference, [h[:split] for h in homes])
+    expected = _one_at_a_time(reference, [h[split:] for h in homes])
+
+    kwh, ops, on = _arrays([h[:split] for h in homes])
+    _, state = QuietStretchBatch().run(kwh, ops, on, first_end=FIRST_END)
+    carried = [QuietStretchDetector() for _ in homes]
+    state.to_detectors(carried)
+    # The state written back reads back the same...
+    again = QuietStretchState.from_detectors(carried)
+    for field in fields(QuietStretchState)[1:-1]:
+        mine, back = getattr(state, field.name), getattr(again, field.name)
+        if field.name == "baseline":  # a stale floor is not written back: it is never read
+            mine, back = mine[state.evidence.valid], back[state.evidence.valid]
+        np.testing.assert_array_equal(back, mine, err_msg=field.name)
+    # ...and the detectors go on as if they had scored every interval themselves.
+    got = _one_at_a_time(carried, [h[split:] for h in homes])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    assert (expected >= 3.5).any()  # not vacuous: alerts after the hand-over
+    with pytest.raises(ValueError):
+        state.to_detectors(carried[:-1])
+    with pytest.raises(ValueError):
+        state.to_detectors([QuietStretchDetector(history_per_bin=10) for _ in homes])
