@@ -149,45 +149,49 @@ def run_detection(
         households = {h.id: h for h in session.exec(select(Household)).all()}
         silenced = hooks.silenced(session, now)
         outcomes = hooks.vouched_outcomes(session, now)
-        checkpoints = {
-            c.household_id: c
-            for c in session.exec(
-                select(DetectorCheckpoint).where(DetectorCheckpoint.detector == CHECKPOINT_NAME)
-            )
-        }
-    cursors = {
-        hid: checkpoints[hid].scored_until if hid in checkpoints else None for hid in households
-    }
-    readings, tv_events = _load_new_data(engine, cursors, now)
+        cursors = _all_cursors(session, households)
 
-    jobs = []
-    for household in households.values():
-        rows = readings.get(household.id, [])
-        cursor = cursors[household.id]
-        if cursor is None and not rows:
-            continue  # nothing ever arrived: not watched yet (the roster says it should be)
-        after = cursor if cursor is not None else slot_of(rows[0][0]) - SLOT
-        until = scorable_until(rows, after=after, now=now, data_grace=data_grace)
-        if until > after:
-            checkpoint = checkpoints.get(household.id)
-            jobs.append(
-                HouseholdJob(
-                    household_id=household.id,
-                    timezone=household.timezone,
-                    state=checkpoint.state if checkpoint is not None else None,
-                    readings=rows,
-                    tv_events=tv_events.get(household.id, []),
-                    after=after,
-                    until=until,
-                    outcomes=tuple(outcomes.get(household.id, ())),
-                    silenced=household.id in silenced,
-                    now=now,
+    def jobs_of(ids: list[str]) -> list[HouseholdJob]:
+        """The chunk's jobs; its states and new data are read only now, so memory holds a
+        chunk or two, not every household's."""
+        part = {i: cursors[i] for i in ids}
+        readings, tv_events = _load_new_data(engine, part, now)
+        states = _load_states(engine, [i for i in ids if part[i] is not None])
+        jobs = []
+        for household_id in ids:
+            household = households[household_id]
+            rows = readings.get(household_id, [])
+            cursor = part[household_id]
+            if cursor is None and not rows:
+                continue  # nothing ever arrived: not watched yet (the roster says it should be)
+            after = cursor if cursor is not None else slot_of(rows[0][0]) - SLOT
+            until = scorable_until(rows, after=after, now=now, data_grace=data_grace)
+            if until > after:
+                jobs.append(
+                    HouseholdJob(
+                        household_id=household_id,
+                        timezone=household.timezone,
+                        state=states.get(household_id),
+                        readings=rows,
+                        tv_events=tv_events.get(household_id, []),
+                        after=after,
+                        until=until,
+                        outcomes=tuple(outcomes.get(household_id, ())),
+                        silenced=household_id in silenced,
+                        now=now,
+                    )
                 )
-            )
+        return jobs
+
+    chunks = (
+        jobs
+        for ids in batched(sorted(households), households_per_transaction)
+        if (jobs := jobs_of(ids))
+    )
 
     # Households are processed in chunks, each chunk one transaction: a crash loses a chunk's
     # work as a whole and the re-run redoes exactly that, never half a household.
-    for results in scoring.score_chunks(batched(jobs, households_per_transaction)):
+    for results in scoring.score_chunks(chunks):
         with Session(engine, expire_on_commit=False) as session:
             for result in results:
                 _write(session, households[result.household_id], result, now, report, hooks)
@@ -308,6 +312,31 @@ def batched(items: list, size: int):  # noqa: ANN201  (itertools.batched is Pyth
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def _all_cursors(session: Session, households: dict) -> dict[str, datetime | None]:
+    """Every household's cursor (``None``: never scored), without reading the states."""
+    cursors: dict[str, datetime | None] = dict.fromkeys(households)
+    query = select(DetectorCheckpoint.household_id, DetectorCheckpoint.scored_until).where(
+        DetectorCheckpoint.detector == CHECKPOINT_NAME
+    )
+    for household_id, scored_until in session.exec(query):
+        if household_id in cursors:
+            cursors[household_id] = scored_until
+    return cursors
+
+
+def _load_states(engine: Engine, ids: list[str]) -> dict[str, bytes]:
+    """The saved states of ``ids``."""
+    states: dict[str, bytes] = {}
+    with Session(engine) as session:
+        for part in batched(ids, 500):
+            query = select(DetectorCheckpoint.household_id, DetectorCheckpoint.state).where(
+                DetectorCheckpoint.detector == CHECKPOINT_NAME,
+                col(DetectorCheckpoint.household_id).in_(part),
+            )
+            states.update(session.exec(query).all())
+    return states
 
 
 def _load_new_data(engine: Engine, cursors: dict, now: datetime):
