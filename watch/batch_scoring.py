@@ -59,9 +59,9 @@ def score_jobs(jobs: list[HouseholdJob]) -> list[HouseholdResult]:
             for index, _ in members:
                 results[index] = score_household(jobs[index])
             continue
-        for index, result in zip(
-            (i for i, _ in members), _score_group([jobs[i] for i, _ in members], members)
-        ):
+        indexes = [index for index, _ in members]
+        scored = _score_group([jobs[i] for i in indexes], members)
+        for index, result in zip(indexes, scored, strict=True):
             results[index] = result if result is not None else score_household(jobs[index])
     return [r for r in results if r is not None]
 

@@ -88,9 +88,7 @@ class DaskEngine:
         parts = partition(chunk, max(1, threads) * self.partitions_per_thread)
         # pure=False: no hashing of the arguments to name the tasks (it would cost as much as
         # sending them); every run's tasks are new anyway.
-        return self.client.map(
-            score_partition, parts, vectorised=self.vectorised, pure=False
-        )
+        return self.client.map(score_partition, parts, vectorised=self.vectorised, pure=False)
 
     def _gather(self, futures: list) -> list[HouseholdResult]:
         return [result for part in self.client.gather(futures) for result in part]

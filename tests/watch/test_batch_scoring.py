@@ -160,7 +160,9 @@ def _assert_same_states(vectorised: dict, one_at_a_time: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "twin_databases", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+    "twin_databases",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
 )
 def test_vectorised_scoring_gives_the_one_at_a_time_results(twin_databases, town, monkeypatch):
     batched_db, single_db = twin_databases
