@@ -151,6 +151,30 @@ class QuietStretchDetector(Detector):
         # The first stretch began before we saw anything: its length is unknown, do not learn it.
         self._learnable = False
 
+    # -- pickling: a household's state is saved after every detection run --------------------
+
+    def __getstate__(self) -> dict:
+        """The state to pickle, with the history of stretch lengths packed.
+
+        The ring buffers are most of a saved state (48 bins x ``history_per_bin`` float32:
+        11.5 kB of about 14 kB by default). Stretch lengths are whole half-hours on a 30-minute
+        grid, so they are saved as half-hour counts in the smallest integer that holds them
+        (one byte while no stretch reached 127 h), with the unfilled tail cut off. Lengths that
+        are not whole half-hours are saved as they are. Unpickling gives back the same floats.
+        """
+        state = self.__dict__.copy()
+        durations = state.get("_durations")
+        if durations is not None:
+            state["_durations"] = _pack_durations(durations)
+        state.pop("_last_scored", None)  # a cache: rebuilt on the next score
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        durations = state.get("_durations")
+        if isinstance(durations, tuple):
+            state["_durations"] = _unpack_durations(durations, state["history_per_bin"])
+        self.__dict__.update(state)
+
     def _local(self, when: datetime) -> datetime:
         return when.astimezone(ZoneInfo(self.timezone))
 
@@ -337,3 +361,40 @@ class QuietStretchDetector(Detector):
         elif self._unlearned is not None and self._unlearned[0] == since:
             self._remember(*self._unlearned)
             self._unlearned = None
+
+
+def _pack_durations(durations: np.ndarray) -> tuple | np.ndarray:
+    """``(dtype, filled columns, half-hour counts)``; empty cells are the dtype's maximum.
+
+    >>> d = np.full((48, 60), np.nan, dtype=np.float32)
+    >>> d[7, :2] = [9.5, 11.0]
+    >>> packed = _pack_durations(d)
+    >>> packed[0], packed[1], len(packed[2])
+    ('uint8', 2, 96)
+    >>> back = _unpack_durations(packed, 60)
+    >>> bool(np.array_equal(back, d, equal_nan=True)), back.dtype.name
+    (True, 'float32')
+    """
+    steps = durations * 2
+    seen = ~np.isnan(steps)
+    if not np.array_equal(steps[seen], np.round(steps[seen])):
+        return durations  # not on the half-hour grid: saved as it is
+    columns = int(seen.any(axis=0).nonzero()[0].max()) + 1 if seen.any() else 0
+    longest = float(steps[seen].max()) if seen.any() else 0.0
+    dtype = np.uint8 if longest < np.iinfo(np.uint8).max else np.uint16
+    if longest >= np.iinfo(np.uint16).max:
+        return durations
+    empty = np.iinfo(dtype).max
+    counts = np.where(seen, steps, empty)[:, :columns].astype(dtype)
+    return (np.dtype(dtype).name, columns, counts.tobytes())
+
+
+def _unpack_durations(packed: tuple, history_per_bin: int) -> np.ndarray:
+    dtype_name, columns, raw = packed
+    dtype = np.dtype(dtype_name)
+    counts = np.frombuffer(raw, dtype=dtype).reshape(48, columns)
+    durations = np.full((48, history_per_bin), np.nan, dtype=np.float32)
+    filled = counts != np.iinfo(dtype).max
+    block = durations[:, :columns]
+    block[filled] = counts[filled].astype(np.float32) / np.float32(2)
+    return durations

@@ -204,3 +204,31 @@ def test_a_london_home_across_a_dst_change_has_quiet_nights(start: datetime) -> 
             assert score < detector.watch_threshold, x.end
     probe = Interval(stream.intervals[-1].end + timedelta(minutes=30), 0.05)
     assert pickle.loads(pickle.dumps(detector)).score_one(probe) == detector.score_one(probe)
+
+
+def test_a_saved_state_is_packed_small_and_restores_exactly() -> None:
+    stream = household_stream(seed=3, days=60)
+    detector = QuietStretchDetector(timezone="Asia/Tokyo")
+    for x in stream.intervals[: 50 * 48]:
+        detector.score_one(x)
+        detector.learn_one(x)
+    saved = pickle.dumps(detector)
+    restored = pickle.loads(saved)
+
+    np.testing.assert_array_equal(restored._durations, detector._durations)
+    assert restored._durations.dtype == np.float32
+    assert np.isnan(restored._durations).any() and (restored._durations > 0).any()
+    # The history is most of the state: packed, it takes a byte a stretch, not four.
+    unpacked = len(pickle.dumps(detector._durations))
+    assert len(saved) < unpacked
+    rest = stream.intervals[50 * 48 :]
+    assert [restored.score_one(x) for x in rest] == [detector.score_one(x) for x in rest]
+
+
+def test_stretch_lengths_off_the_half_hour_grid_are_saved_as_they_are() -> None:
+    detector = QuietStretchDetector(timezone="UTC")
+    detector._init_state()
+    detector._durations[3, 0] = 7.25  # e.g. a 15-minute meter
+    detector._durations[4, 0] = 1000.0  # and a very long stretch
+    restored = pickle.loads(pickle.dumps(detector))
+    np.testing.assert_array_equal(restored._durations, detector._durations)
