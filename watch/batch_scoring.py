@@ -22,6 +22,7 @@ parameters: on a 30-minute tick or a daily run that is nearly all of them.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -102,19 +103,8 @@ def _score_group(
     """Each home's result, or ``None`` where it must be scored one interval at a time."""
     states = [state for _, state in members]
     after, until = jobs[0].after, jobs[0].until
-    slots = [
-        build_slots(
-            after=after,
-            until=until,
-            readings=job.readings,
-            tv_events=job.tv_events,
-            tv_state=state.tv,
-        )
-        for job, state in zip(jobs, states, strict=True)
-    ]
-    kwh = np.array([[np.nan if x.kwh is None else x.kwh for x in row] for row in slots])
-    operations = np.array([[x.tv_operations for x in row] for row in slots], dtype=np.int64)
-    on_minutes = np.array([[x.tv_on_minutes for x in row] for row in slots], dtype=np.float64)
+    kwh, operations, on_minutes = _slot_arrays(jobs, states, after, until)
+    end = until
 
     detectors = [state.inactivity for state in states]
     model = QuietStretchBatch.like(detectors[0])
@@ -139,7 +129,6 @@ def _score_group(
             continue
         state.outage._last_data = last_data[row]
         _feed_back(state, job.outcomes)  # all fed already: keeps the list bounded, as scoring does
-        end = slots[row][-1].end
         verdicts = [
             Verdict("inactivity", Severity.normal, float(scores[row, -1]), "", None, end),
             Verdict("outage", Severity.normal, float(outage_scores[row, -1]), "", None, end),
@@ -149,7 +138,7 @@ def _score_group(
                 household_id=job.household_id,
                 state=pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
                 scored_until=job.until,
-                slots=len(slots[row]),
+                slots=kwh.shape[1],
                 findings=[],
                 verdicts=verdicts,
                 incident_actions=[],
@@ -157,6 +146,50 @@ def _score_group(
             )
         )
     return results
+
+
+def _slot_arrays(
+    jobs: list[HouseholdJob], states: list[HouseholdState], after: datetime, until: datetime
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``kwh``, TV operations and on-minutes ``[home, slot]`` for the slots ending in
+    ``(after, until]``: what ``build_slots`` gives, without an ``Interval`` per slot.
+
+    Readings are summed into their slot (an hourly one split over two) in the order they come,
+    and rounded to 6 places by Python's ``round``, as ``build_slots`` does, so the floats are
+    the same. A home with TV events, or a set still on, goes through ``build_slots`` itself:
+    its on-minutes carry ``TvState`` from run to run.
+    """
+    width = SLOT.total_seconds()
+    slots = round((until - after).total_seconds() / width)
+    base = after.timestamp()
+    kwh = np.full((len(jobs), slots), np.nan)
+    operations = np.zeros((len(jobs), slots), dtype=np.int64)
+    on_minutes = np.zeros((len(jobs), slots))
+    for row, (job, state) in enumerate(zip(jobs, states, strict=True)):
+        if job.tv_events or state.tv.on_since is not None:
+            intervals = build_slots(
+                after=after,
+                until=until,
+                readings=job.readings,
+                tv_events=job.tv_events,
+                tv_state=state.tv,
+            )
+            kwh[row] = [np.nan if x.kwh is None else x.kwh for x in intervals]
+            operations[row] = [x.tv_operations for x in intervals]
+            on_minutes[row] = [x.tv_on_minutes for x in intervals]
+            continue
+        energy: dict[int, float] = {}
+        for end, value, minutes in job.readings:
+            # The slot containing a reading that ends at ``end``: its end rounded up.
+            last = math.ceil((end.timestamp() - base) / width) - 1
+            parts = minutes // 30 if minutes > 30 else 1
+            for k in range(parts):
+                column = last - k
+                if 0 <= column < slots:
+                    energy[column] = energy.get(column, 0.0) + value / parts
+        for column, total in energy.items():
+            kwh[row, column] = round(total, 6)
+    return kwh, operations, on_minutes
 
 
 def _outage_scores(

@@ -16,6 +16,7 @@ untouched, so the job can simply be run again.
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -298,14 +299,18 @@ def scorable_until(
     >>> scorable_until(rows, after=t, now=t + 6 * SLOT, data_grace=timedelta(hours=1)) - t
     datetime.timedelta(seconds=7200)
     """
+    # Slots as whole numbers of half-hours after ``after`` (both ends are on the grid).
+    width = SLOT.total_seconds()
+    base = after.timestamp()
     present = set()
     for end, _kwh, minutes in rows:
+        last = math.ceil((end.timestamp() - base) / width)  # the slot holding the reading
         for k in range(max(1, minutes // 30)):  # a longer interval fills several slots
-            present.add(slot_of(end - k * SLOT))
-    reached = max(after, floor_slot(now - data_grace))
-    while reached + SLOT in present:
-        reached += SLOT
-    return min(floor_slot(now), reached)
+            present.add(last - k)
+    reached = max(0, round((floor_slot(now - data_grace) - after) / SLOT))
+    while reached + 1 in present:
+        reached += 1
+    return after + min(round((floor_slot(now) - after) / SLOT), reached) * SLOT
 
 
 def batched(items: list, size: int):  # noqa: ANN201  (itertools.batched is Python 3.12+)
@@ -362,11 +367,13 @@ def _load_new_data(engine: Engine, cursors: dict, now: datetime):
                 query = query.where(Reading.interval_end > oldest)
                 tv_query = tv_query.where(TvEvent.at > oldest - SLOT)
             order = (Reading.household_id, Reading.interval_end)
-            for household_id, end, kwh, minutes in session.exec(query.order_by(*order)):
+            # Core rows, not ORM loading: these are plain columns, and there are millions.
+            connection = session.connection()
+            for household_id, end, kwh, minutes in connection.execute(query.order_by(*order)):
                 cursor = cursors[household_id]
                 if cursor is None or end > cursor:
                     readings[household_id].append((end, kwh, minutes))
-            for household_id, at, event in session.exec(
+            for household_id, at, event in connection.execute(
                 tv_query.order_by(TvEvent.household_id, TvEvent.at)
             ):
                 tv_events[household_id].append((at, event))
