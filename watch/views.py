@@ -101,6 +101,9 @@ def render_status(console: Console, status: StatusSnapshot) -> None:
             incident.reason,
         )
     console.print(table)
+    for line in stale_source_lines(status):
+        # Plain text: a source's name is the operator's own and may hold rich markup brackets.
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     silent = Table(title="Households with no meter data for 6 h or more")
     silent.add_column("household")
     silent.add_column("last reading")
@@ -139,6 +142,23 @@ def render_status(console: Console, status: StatusSnapshot) -> None:
     for organisation, used, budget in status.sms_budgets:
         budgets.add_row(organisation.id, str(used), "unlimited" if budget is None else str(budget))
     console.print(budgets)
+
+
+def stale_source_lines(status: StatusSnapshot) -> list[str]:
+    """One line per open ``source_stale`` incident: which source, since when, for how long.
+
+    The incident table above lists it too, but squeezed into a column; this says it plainly.
+    """
+    lines = []
+    for incident, household in status.open_incidents:
+        if household is not None or incident.source is None:
+            continue
+        since = incident.since or incident.opened_at
+        lines.append(
+            f"STALE SOURCE {incident.source}: no successful pull since {local(since)} "
+            f"({_hours(status.now - since)} ago), incident {incident.id} ({incident.status})"
+        )
+    return lines
 
 
 def incident_timeline(session: Session, incident_id: int) -> list[IncidentEvent]:

@@ -21,6 +21,7 @@ from data.tables import StaffUser
 from notify.actions import Outcome
 from watch.web import maps, operations, queries, reports
 from watch.web.auth import api_user, check_csrf, csrf_token, require_actor
+from watch.web.i18n import language
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
 
@@ -219,6 +220,10 @@ class HouseholdPointProperties(BaseModel):
     status: queries.HouseholdStatus
     since: datetime | None
     reason: str
+    reason_localised: str | None = Field(
+        default=None,
+        description="``reason`` in the dashboard's language (?lang= or its cookie), for display.",
+    )
     url: str = Field(description="The household's page.")
 
 
@@ -332,7 +337,7 @@ def area_map(
             outlines_file=request.app.state.settings.dashboard.areas_geojson,
         )
     # Thousands of points: serialised directly (the schema above still documents the shape).
-    return JSONResponse(maps.as_geojson(found))
+    return JSONResponse(maps.as_geojson(found, language(request)))
 
 
 @router.get("/households/{household_id}", response_model=HouseholdDetailOut)

@@ -36,6 +36,7 @@ from watch.web.auth import (
 )
 from watch.web.charts import usage_svg
 from watch.web.i18n import LANG_COOKIE, language, translate
+from watch.web.reasons import localise_reason
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -63,6 +64,8 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         {
             "lang": lang,
             "t": lambda key: translate(key, lang),
+            # A detector's reason, in Japanese on a Japanese page (see watch.web.reasons).
+            "reason": lambda text: localise_reason(text, lang),
             "csrf": csrf_token(request),
             "flash": request.session.pop("flash", None),
             **context,
@@ -145,7 +148,9 @@ def area_view(
             status=queries.HouseholdStatus(wanted) if wanted else None,
         )
         area_names = queries.areas(session, user)
+        stale = queries.stale_sources(session, user)
     lang = language(request)
+    now = request.app.state.clock.now()
     dashboard = request.app.state.settings.dashboard
     filters = {k: v for k, v in (("area", area), ("status", wanted)) if v}
     pages = max(1, -(-len(rows) // PAGE_SIZE))
@@ -165,6 +170,14 @@ def area_view(
         previous_page=page_link(number - 1) if number > 1 else None,
         next_page=page_link(number + 1) if number < pages else None,
         areas=area_names,
+        stale_sources=[
+            translate("stale_source_line", lang).format(
+                source=s.source,
+                since=_local(s.since),
+                hours=f"{(now - s.since).total_seconds() / 3600:.1f}",
+            )
+            for s in stale
+        ],
         area=area or "",
         status=wanted or "",
         statuses=list(queries.HouseholdStatus),

@@ -124,6 +124,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "first_activity": ("最初の活動", "First activity"),
     "nothing_to_review": ("要確認の世帯はありません。", "Nothing to review."),
     "done": ("完了しました。", "Done."),
+    "stale_sources": ("データ取得が止まっています", "Data sources not pulling"),
+    "stale_source_line": (
+        "データ元「{source}」：{since}以降、取得に成功していません（{hours}時間）",
+        "Source {source}: no successful pull since {since} ({hours} h)",
+    ),
+    "stale_sources_help": (
+        "このデータ元の世帯は、データが届かないため活動がないように見えることがあります。"
+        "運用担当者に連絡してください。",
+        "Households fed by it may look silent. Tell whoever runs the data feeds.",
+    ),
     "language": ("English", "日本語"),
 }
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from data.tables import StaffUser
 from watch.web import queries
 from watch.web.areas import hull_outline, load_outlines
+from watch.web.reasons import localise_reason
 
 
 @dataclass
@@ -74,9 +75,9 @@ def area_map(
     return AreaMap(located, outlines, len(wanted) - len(located))
 
 
-def as_geojson(found: AreaMap) -> dict[str, Any]:
+def as_geojson(found: AreaMap, lang: str = "en") -> dict[str, Any]:
     """One FeatureCollection, JSON-ready: the outlines first (drawn underneath), then the
-    households."""
+    households (``reason`` as the detector wrote it, ``reason_localised`` in ``lang``)."""
     features: list[dict[str, Any]] = [
         {
             "type": "Feature",
@@ -100,6 +101,7 @@ def as_geojson(found: AreaMap) -> dict[str, Any]:
                     "status": row.status.value,
                     "since": row.since.isoformat() if row.since else None,
                     "reason": row.reason,
+                    "reason_localised": localise_reason(row.reason, lang),
                     "url": f"/households/{quote(h.id, safe='')}",
                 },
             }

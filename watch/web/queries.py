@@ -33,6 +33,7 @@ from data.tables import (
 from data.tables.incidents import IncidentStatus
 from notify.channels.base import mask_phone
 from notify.silences import SilenceState, silence_state
+from watch.source_health import SOURCE_STALE
 
 SLOT = timedelta(minutes=30)
 DETAIL_DAYS = 14
@@ -218,6 +219,46 @@ def list_households(
 
 def _kind_of(status: HouseholdStatus) -> str:
     return "inactivity" if status is HouseholdStatus.alert else "outage"
+
+
+@dataclass(frozen=True)
+class StaleSource:
+    """An open ``source_stale`` incident, as the area page's banner shows it."""
+
+    incident_id: int
+    source: str
+    since: datetime
+
+
+def sees_operations(user: StaffUser) -> bool:
+    """Whether ``user`` is shown the deployment's operational warnings (stale data sources).
+
+    A data source has no organisation (``[[sources]]`` belongs to the deployment, and one feed
+    may serve several organisations' households), so the warning cannot be scoped like a
+    household. It carries no personal data, only the source's configured name and times, and
+    the households fed by it may look silent to every organisation: so admins and staff of
+    every organisation see it. Viewers do not: they read only and cannot act on a feed.
+    """
+    return user.role in (StaffRole.admin, StaffRole.staff)
+
+
+def stale_sources(session: Session, user: StaffUser) -> list[StaleSource]:
+    """The sources with an open ``source_stale`` incident, longest stale first; none for a user
+    who does not see operations (see ``sees_operations``)."""
+    if not sees_operations(user):
+        return []
+    rows = session.exec(
+        select(Incident.id, Incident.source, Incident.since, Incident.opened_at)
+        .where(
+            col(Incident.household_id).is_(None),
+            col(Incident.source).is_not(None),
+            Incident.kind == SOURCE_STALE,
+            Incident.status != IncidentStatus.resolved,
+        )
+        .order_by(col(Incident.opened_at), col(Incident.id))
+    ).all()
+    found = [StaleSource(i, source, since or opened) for i, source, since, opened in rows]
+    return sorted(found, key=lambda s: (s.since, s.incident_id))
 
 
 def areas(session: Session, user: StaffUser) -> list[str]:

@@ -20,7 +20,7 @@
     box.appendChild(link);
     var line = document.createElement("div");
     line.textContent = (labels[properties.status] || properties.status) +
-      (properties.reason ? ": " + properties.reason : "");
+      (properties.reason ? ": " + (properties.reason_localised || properties.reason) : "");
     box.appendChild(line);
     return box;
   }
