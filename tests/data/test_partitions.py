@@ -197,3 +197,32 @@ def test_init_creates_this_month_and_the_coming_ones_so_readings_skip_the_defaul
         assert set(partition_of(database.engine).values()) == {"reading_y2025m06"}
     assert stored_ends(database.engine) == naive(ends)
     app.engine.dispose()
+
+
+def test_a_large_load_refreshes_the_planner_statistics_of_the_months_it_wrote(
+    engine, make_household, make_readings_file, monkeypatch
+):
+    """Detection reads a freshly loaded month at once; without statistics the planner scans it
+    whole for every 500 households (see ``_refresh_statistics``)."""
+    import data.ingest.readings as readings
+
+    make_household("h1")
+    ensure_reading_partitions(engine=engine, now=datetime(2025, 1, 1, tzinfo=UTC), months_ahead=6)
+    stray = datetime(2019, 2, 3, 4, 30, tzinfo=UTC)
+
+    def analysed() -> set[str]:
+        # ANALYZE sets pg_class.reltuples in its own transaction; -1 means never analysed.
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = to_regclass('reading') AND c.reltuples >= 0"
+            ).scalars()
+            return set(rows)
+
+    load(engine, make_readings_file, ENDS[:2], name="small.csv")  # under the threshold
+    monkeypatch.setattr(readings, "ANALYZE_AFTER_ROWS", 3)
+    report = load(engine, make_readings_file, [ENDS[2], ENDS[3], stray], name="large.csv")
+
+    assert report.rows_inserted == 3
+    if engine.dialect.name == "postgresql":
+        assert analysed() == {"reading_y2025m03", "reading_y2025m04", DEFAULT_PARTITION}
