@@ -369,7 +369,7 @@ class QuietStretchBatch:
     ...     kwh, np.zeros((2, 4), dtype=int), first_end=datetime(2025, 1, 6, 14, tzinfo=UTC)
     ... )
     >>> np.round(scores, 3).tolist()  # 23:00-01:00 in Tokyo
-    [[0.0, 0.0, 0.0, 0.046], [0.0, 0.0, 0.0, 0.0]]
+    [[0.0, 0.0, 0.0, 0.007], [0.0, 0.0, 0.0, 0.0]]
     >>> state.quiet_minutes.tolist()
     [30.0, 120.0]
     """

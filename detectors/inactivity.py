@@ -107,7 +107,7 @@ class QuietStretchDetector(Detector):
         prior_weight: float = 0.5,
         prior_tail_hours: float = 1.5,
         prior_fades_after: float = 20.0,
-        min_bandwidth_hours: float = 0.75,
+        min_bandwidth_hours: float = 2.0,
         relative_bandwidth: float = 0.1,
         stuck_weight: float = 0.5,
         other_day_weight: float = 0.5,

@@ -101,7 +101,9 @@ def household_slots(
         slot_ends = _ceil_slot(reading_ends)
         energy = kwh
     first, last = int(slot_ends.min()), int(slot_ends.max())
-    ends = np.arange(first, last + 1, SLOT_NS, dtype=np.int64)
+    # Not np.arange(first, last + 1, SLOT_NS): it sizes the range in floating point, and on
+    # nanosecond stamps a span over about 100 days loses its last slot.
+    ends = first + SLOT_NS * np.arange((last - first) // SLOT_NS + 1, dtype=np.int64)
     index = (slot_ends - first) // SLOT_NS
     total = np.bincount(index, weights=energy, minlength=len(ends))
     seen = np.bincount(index, minlength=len(ends)) > 0

@@ -53,3 +53,14 @@ def test_an_hourly_reading_is_split_evenly_over_its_two_slots():
     slots = household_slots("H1", "UTC", ends, np.array([0.2, 0.4, 0.6]))
     assert slots.kwh.tolist() == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
     assert slots.interval(0).end == start + timedelta(minutes=30)
+
+
+def test_a_year_of_readings_keeps_its_last_slot():
+    """np.arange sizes a range in floating point: on nanosecond stamps a long span lost a slot."""
+    start = datetime(2013, 1, 1, tzinfo=UTC)
+    count = 365 * 48
+    ends = (int(start.timestamp()) + 1800 * np.arange(1, count + 1, dtype=np.int64)) * 10**9
+    slots = household_slots("H1", "UTC", ends, np.full(count, 0.1))
+    assert len(slots.ends) == len(slots.kwh) == count
+    assert slots.ends[-1] == ends[-1]
+    assert np.all(np.diff(slots.ends) == 1800 * 10**9)
