@@ -325,9 +325,11 @@ def test_killed_mid_pull_it_loads_every_reading_once_and_sends_every_due_step_on
 
         def step(now: datetime, before: datetime) -> None:
             """Move the clock an hour; the APIs now hold that hour's records."""
+            # The clock first: a pull that starts in between must not see records from its
+            # future (they would be quarantined as such, and the counts would be one short).
+            _set_clock(clock_file, now)
             api.readings.extend(_records(readings, before, now))
             api.events.extend(_records(tv, before, now))
-            _set_clock(clock_file, now)
 
         def settled(now: datetime) -> None:
             """Wait until the hour is pulled, scored and escalated."""

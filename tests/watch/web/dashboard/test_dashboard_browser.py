@@ -52,7 +52,7 @@ def served(loaded_app, database):
 
     loaded_app.clock.set(START.to_pydatetime())
     walk(loaded_app, ONSET - pd.Timedelta(hours=2), timedelta(hours=12), escalate=False)
-    walk(loaded_app, ONSET + pd.Timedelta(hours=8), timedelta(minutes=30))
+    walk(loaded_app, ONSET + pd.Timedelta(hours=10), timedelta(minutes=30))
     with Session(loaded_app.engine) as session:
         incident = session.exec(select(Incident).where(Incident.kind == "inactivity")).first()
         household = session.get(Household, incident.household_id)
