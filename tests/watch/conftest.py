@@ -103,3 +103,40 @@ def walk(app: App, until, step: timedelta, escalate: bool = True) -> None:
         app.detect()
         if escalate:
             app.escalate()
+
+
+@pytest.fixture
+def twin_databases(request, tmp_path):
+    """Two fresh databases of the kind in ``request.param`` ("sqlite" or "postgres"), for
+    tests that run the same scenario two ways and compare."""
+    from tests.conftest import _postgres_database, _sqlite_database
+
+    made = []
+    for k in range(2):
+        folder = tmp_path / f"db{k}"
+        folder.mkdir()
+        made.append(_sqlite_database(folder) if request.param == "sqlite" else _postgres_database())
+    try:
+        yield [next(factory) for factory in made]
+    finally:
+        for factory in made:
+            next(factory, None)
+
+
+def app_with_files(database, files: dict, detection, now) -> App:  # noqa: ANN001
+    """An app on ``database`` with a town's roster, contacts, readings and TV files loaded."""
+    channel = MemoryChannel()
+    app = App.from_settings(
+        Settings(database_url=database.url, detection=detection),
+        clock=FrozenClock(now),
+        channels={"sms": channel, "console": channel},
+    )
+    for kind, name in [
+        ("roster", "households"),
+        ("roster", "contacts"),
+        ("readings", "readings"),
+        ("tv", "tv"),
+    ]:
+        report = app.ingest(kind, files[name])
+        assert report.rows_quarantined == 0, report.quarantined[:3]
+    return app

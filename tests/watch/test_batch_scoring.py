@@ -15,11 +15,9 @@ import watch.batch_scoring as batch_scoring
 from data.synthetic import inject_incident, simulate_households, write_csv
 from data.tables import DetectorCheckpoint, Finding, Incident
 from detectors.batch_quiet import QuietStretchState
-from notify.channels.memory import MemoryChannel
-from tests.conftest import _postgres_database, _sqlite_database
+from tests.watch.conftest import app_with_files
 from watch.app import App
-from watch.clock import FrozenClock
-from watch.settings import DetectionSettings, Settings
+from watch.settings import DetectionSettings
 
 START = pd.Timestamp("2025-01-06 00:00", tz="Asia/Tokyo")
 DAYS = 17
@@ -48,36 +46,9 @@ def town(tmp_path_factory):
     return {name: write_csv(frame, folder / f"{name}.csv") for name, frame in files.items()}
 
 
-@pytest.fixture
-def twin_databases(request, tmp_path):
-    """Two fresh databases of the same kind: one scores vectorised, one one at a time."""
-    made = []
-    for k in range(2):
-        folder = tmp_path / f"db{k}"
-        folder.mkdir()
-        made.append(_sqlite_database(folder) if request.param == "sqlite" else _postgres_database())
-    try:
-        yield [next(factory) for factory in made]
-    finally:
-        for factory in made:
-            next(factory, None)
-
-
 def _app(database, town, vectorised: bool) -> App:
-    channel = MemoryChannel()
-    app = App.from_settings(
-        Settings(database_url=database.url, detection=DetectionSettings(vectorised=vectorised)),
-        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
-        channels={"sms": channel, "console": channel},
-    )
-    for kind, name in [
-        ("roster", "households"),
-        ("roster", "contacts"),
-        ("readings", "readings"),
-        ("tv", "tv"),
-    ]:
-        assert app.ingest(kind, town[name]).rows_quarantined == 0
-    return app
+    now = (START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()
+    return app_with_files(database, town, DetectionSettings(vectorised=vectorised), now)
 
 
 def _scenario(app: App) -> list[tuple]:

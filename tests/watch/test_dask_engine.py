@@ -13,11 +13,10 @@ from sqlmodel import Session, select
 
 from data.synthetic import inject_incident, simulate_households, write_csv
 from data.tables import DetectorCheckpoint, Finding, Incident
-from notify.channels.memory import MemoryChannel
-from tests.conftest import _postgres_database, _sqlite_database
+from tests.conftest import _sqlite_database
+from tests.watch.conftest import app_with_files
 from watch.app import App, _AppIncidentHooks
-from watch.clock import FrozenClock
-from watch.settings import DetectionSettings, Settings
+from watch.settings import DetectionSettings
 
 distributed = pytest.importorskip("distributed")
 
@@ -57,39 +56,9 @@ def town(tmp_path_factory):
     return {name: write_csv(frame, folder / f"{name}.csv") for name, frame in files.items()}
 
 
-@pytest.fixture
-def twin_databases(request, tmp_path):
-    """Two fresh databases of the same kind: one for each engine."""
-    backend = request.param
-    made = []
-    for k in range(2):
-        folder = tmp_path / f"db{k}"
-        folder.mkdir()
-        factory = _sqlite_database(folder) if backend == "sqlite" else _postgres_database()
-        made.append(factory)
-    try:
-        yield [next(factory) for factory in made]
-    finally:
-        for factory in made:
-            next(factory, None)
-
-
 def _app(database, town, detection: DetectionSettings) -> App:
-    channel = MemoryChannel()
-    app = App.from_settings(
-        Settings(database_url=database.url, detection=detection),
-        clock=FrozenClock((START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()),
-        channels={"sms": channel, "console": channel},
-    )
-    for kind, name in [
-        ("roster", "households"),
-        ("roster", "contacts"),
-        ("readings", "readings"),
-        ("tv", "tv"),
-    ]:
-        report = app.ingest(kind, town[name])
-        assert report.rows_quarantined == 0, report.quarantined[:3]
-    return app
+    now = (START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()
+    return app_with_files(database, town, detection, now)
 
 
 def _scenario(app: App) -> list[tuple]:
