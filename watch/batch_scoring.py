@@ -22,7 +22,6 @@ parameters: on a 30-minute tick or a daily run that is nearly all of them.
 
 from __future__ import annotations
 
-import math
 import pickle
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -36,10 +35,11 @@ from watch.detect import (
     HouseholdResult,
     Verdict,
     _feed_back,
+    restore_state,
     score_household,
 )
 from watch.household_state import HouseholdState
-from watch.slots import SLOT, build_slots
+from watch.slots import SLOT, build_slots, energy_by_slot
 
 #: Below this many homes in a group the arrays cost more than they save.
 MIN_GROUP = 8
@@ -50,27 +50,21 @@ def score_jobs(jobs: list[HouseholdJob]) -> list[HouseholdResult]:
     results: list[HouseholdResult | None] = [None] * len(jobs)
     groups: dict[tuple, list[tuple[int, HouseholdState]]] = defaultdict(list)
     for index, job in enumerate(jobs):
-        state = _restore(job)
+        state = restore_state(job)
         if _needs_one_at_a_time(job, state):
-            results[index] = score_household(job)
+            results[index] = score_household(job, state)
         else:
             groups[_group_key(job, state)].append((index, state))
     for members in groups.values():
         if len(members) < MIN_GROUP:
-            for index, _ in members:
-                results[index] = score_household(jobs[index])
+            for index, state in members:
+                results[index] = score_household(jobs[index], state)
             continue
         indexes = [index for index, _ in members]
         scored = _score_group([jobs[i] for i in indexes], members)
         for index, result in zip(indexes, scored, strict=True):
             results[index] = result if result is not None else score_household(jobs[index])
     return [r for r in results if r is not None]
-
-
-def _restore(job: HouseholdJob) -> HouseholdState:
-    if job.state is None:
-        return HouseholdState.new(job.timezone)
-    return pickle.loads(job.state)  # noqa: S301 (our own rows)
 
 
 def _needs_one_at_a_time(job: HouseholdJob, state: HouseholdState) -> bool:
@@ -161,7 +155,6 @@ def _slot_arrays(
     """
     width = SLOT.total_seconds()
     slots = round((until - after).total_seconds() / width)
-    base = after.timestamp()
     kwh = np.full((len(jobs), slots), np.nan)
     operations = np.zeros((len(jobs), slots), dtype=np.int64)
     on_minutes = np.zeros((len(jobs), slots))
@@ -178,17 +171,10 @@ def _slot_arrays(
             operations[row] = [x.tv_operations for x in intervals]
             on_minutes[row] = [x.tv_on_minutes for x in intervals]
             continue
-        energy: dict[int, float] = {}
-        for end, value, minutes in job.readings:
-            # The slot containing a reading that ends at ``end``: its end rounded up.
-            last = math.ceil((end.timestamp() - base) / width) - 1
-            parts = minutes // 30 if minutes > 30 else 1
-            for k in range(parts):
-                column = last - k
-                if 0 <= column < slots:
-                    energy[column] = energy.get(column, 0.0) + value / parts
-        for column, total in energy.items():
-            kwh[row, column] = round(total, 6)
+        energy = energy_by_slot(job.readings, after)
+        for number, total in energy.items():
+            if 1 <= number <= slots:  # slot ``number`` is column ``number - 1``
+                kwh[row, number - 1] = round(total, 6)
     return kwh, operations, on_minutes
 
 

@@ -16,7 +16,6 @@ untouched, so the job can simply be run again.
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,7 +31,7 @@ from data.tables import DetectorCheckpoint, Finding, Household, Reading, TvEvent
 from data.upsert import upsert
 from detectors.base import Detector, Interval, Severity
 from watch.household_state import CHECKPOINT_NAME, HouseholdState, Reported
-from watch.slots import SLOT, build_slots, floor_slot, slot_of
+from watch.slots import SLOT, build_slots, energy_by_slot, floor_slot, slot_of
 
 log = logging.getLogger(__name__)
 
@@ -232,18 +231,22 @@ def _write(session, household, result, now, report, hooks) -> None:  # noqa: ANN
     report.slots_scored += result.slots
 
 
-def score_household(job: HouseholdJob) -> HouseholdResult:
+def restore_state(job: HouseholdJob) -> HouseholdState:
+    """The household's saved state, or a new one for a household never scored."""
+    if job.state is None:
+        return HouseholdState.new(job.timezone)
+    return pickle.loads(job.state)  # noqa: S301 (our own rows)
+
+
+def score_household(job: HouseholdJob, state: HouseholdState | None = None) -> HouseholdResult:
     """Score one household's new slots: pure, so it can run in any process.
 
-    Restores the state (or starts one), builds the slots, feeds back what people said about
-    earlier incidents, scores before learning, and decides which incidents to open or close;
-    the state it returns already records those decisions.
+    Restores the state (or starts one; ``state``: already restored from ``job.state`` and not
+    yet changed), builds the slots, feeds back what people said about earlier incidents, scores
+    before learning, and decides which incidents to open or close; the state it returns already
+    records those decisions.
     """
-    state = (
-        pickle.loads(job.state)  # noqa: S301 (our own rows)
-        if job.state is not None
-        else HouseholdState.new(job.timezone)
-    )
+    state = state if state is not None else restore_state(job)
     slots = build_slots(
         after=job.after,
         until=job.until,
@@ -299,14 +302,7 @@ def scorable_until(
     >>> scorable_until(rows, after=t, now=t + 6 * SLOT, data_grace=timedelta(hours=1)) - t
     datetime.timedelta(seconds=7200)
     """
-    # Slots as whole numbers of half-hours after ``after`` (both ends are on the grid).
-    width = SLOT.total_seconds()
-    base = after.timestamp()
-    present = set()
-    for end, _kwh, minutes in rows:
-        last = math.ceil((end.timestamp() - base) / width)  # the slot holding the reading
-        for k in range(max(1, minutes // 30)):  # a longer interval fills several slots
-            present.add(last - k)
+    present = energy_by_slot(rows, after)  # slots numbered from ``after``
     reached = max(0, round((floor_slot(now - data_grace) - after) / SLOT))
     while reached + 1 in present:
         reached += 1

@@ -8,6 +8,7 @@ show a change between hours but never within one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,32 @@ def slot_of(interval_end: datetime) -> datetime:
     return floored if floored == interval_end.astimezone(UTC) else floored + SLOT
 
 
+def energy_by_slot(
+    readings: Iterable[tuple[datetime, float, int]], after: datetime
+) -> dict[int, float]:
+    """kWh per slot, keyed by the slot's number after ``after`` (1: the slot ending at
+    ``after + 30 min``; ``after`` is on the grid); readings are ``(end, kwh, minutes)``.
+
+    Finer readings are summed into their slot in the order they come; an hourly one is split
+    evenly over its two slots. Slot numbers are counted on UTC seconds, not datetimes: this runs
+    for every reading of every household.
+
+    >>> t = datetime(2025, 1, 6, 7, 0, tzinfo=UTC)
+    >>> energy_by_slot([(t + timedelta(minutes=15), 0.1, 15), (t + SLOT, 0.2, 15),
+    ...                 (t + 2 * SLOT + SLOT, 0.6, 60)], after=t)
+    {1: 0.30000000000000004, 3: 0.3, 2: 0.3}
+    """
+    width = SLOT.total_seconds()
+    base = after.timestamp()
+    energy: dict[int, float] = {}
+    for end, kwh, minutes in readings:
+        last = math.ceil((end.timestamp() - base) / width)  # the slot holding the reading's end
+        parts = minutes // 30 if minutes > 30 else 1
+        for k in range(parts):
+            energy[last - k] = energy.get(last - k, 0.0) + (kwh / parts if parts > 1 else kwh)
+    return energy
+
+
 @dataclass
 class TvState:
     """Whether the set is on, carried from one detection run to the next.
@@ -64,16 +91,7 @@ def build_slots(
     ``readings`` are ``(interval_end, kwh, interval_minutes)``; ``tv_events`` are ``(at, event)``
     in time order. ``tv_state`` is updated in place so the next run continues from it.
     """
-    energy: dict[datetime, float] = {}
-    for end, kwh, minutes in readings:
-        if minutes > 30:
-            parts = minutes // 30
-            for k in range(parts):
-                slot = slot_of(end - k * SLOT)
-                energy[slot] = energy.get(slot, 0.0) + kwh / parts
-        else:
-            slot = slot_of(end)
-            energy[slot] = energy.get(slot, 0.0) + kwh
+    energy = energy_by_slot(readings, after)
 
     operations: dict[datetime, int] = {}
     on_minutes: dict[datetime, float] = {}
@@ -81,6 +99,7 @@ def build_slots(
     slots: list[Interval] = []
     end = after + SLOT
     index = 0
+    number = 1  # of the slot ending at ``end``, as ``energy`` counts them
     while end <= until:
         start = end - SLOT
         while index < len(events) and events[index][0] <= end:
@@ -102,13 +121,14 @@ def build_slots(
         slots.append(
             Interval(
                 end=end,
-                kwh=round(energy[end], 6) if end in energy else None,
+                kwh=round(energy[number], 6) if number in energy else None,
                 minutes=30,
                 tv_operations=operations.get(end, 0),
                 tv_on_minutes=on_minutes.get(end, 0.0),
             )
         )
         end += SLOT
+        number += 1
     return slots
 
 

@@ -142,9 +142,9 @@ def test_vectorised_scoring_gives_the_one_at_a_time_results(twin_databases, town
     calls = {"one at a time": 0}
     real = batch_scoring.score_household
 
-    def counted(job):  # noqa: ANN001, ANN202
+    def counted(job, state=None):  # noqa: ANN001, ANN202
         calls["one at a time"] += 1
-        return real(job)
+        return real(job, state)
 
     monkeypatch.setattr(batch_scoring, "score_household", counted)
     app = _app(batched_db, town, vectorised=True)
