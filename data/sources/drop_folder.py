@@ -1,12 +1,13 @@
 """A drop folder: a utility or cable operator copies files in; we load each complete one once.
 
 Lifecycle of a file: it appears (hidden, ``.part`` or ``.tmp`` names are still being written and
-are ignored), settles (not modified for ``settle_seconds``), is ingested with the idempotent
-ingest functions, and only after that ingest committed is it moved to ``archive/<date>/`` or,
-when nothing in it could be loaded, to ``rejected/`` beside a ``<name>.report.txt`` that says
-why. A crash between the ingest and the move leaves the file in place; the next pull ingests it
-again (every row comes back "unchanged") and moves it. Two pulls of the same folder at once (an
-overlapping cron run) are kept apart by a lock file: the second one does nothing.
+are ignored), settles (not modified for ``settle_seconds`` by the file system's own clock), is
+ingested with the idempotent ingest functions, and only after that ingest committed is it moved
+to ``archive/<date>/`` or, when nothing in it could be loaded, to ``rejected/`` beside a
+``<name>.report.txt`` that says why. A crash between the ingest and the move leaves the file in
+place; the next pull ingests it again (every row comes back "unchanged") and moves it. Two pulls
+of the same folder at once (an overlapping cron run) are kept apart by a lock file: the second
+one does nothing.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class DropFolderSource:
     folder : Path
         The drop folder; ``archive`` and ``rejected`` are subfolders of it.
     settle_seconds : float
-        A file modified less than this long before ``now`` may still be being written.
+        A file modified less than this long ago, by the file system's clock, may still be being
+        written.
     tz : str, optional
         Zone for timestamps without an offset (passed to the ingest).
     archive_zone : str
@@ -83,7 +85,7 @@ class DropFolderSource:
                 if not locked:
                     report.busy = True
                     return report
-                for path in self.pending(now, report):
+                for path in self.pending(report):
                     self._take(engine, path, now, report)
         except (OSError, SQLAlchemyError) as error:
             # The folder or the database is unavailable: files stay put for the next pull.
@@ -94,9 +96,20 @@ class DropFolderSource:
         record_progress(engine, source=self.name, cursor=None, now=now)
         return report
 
-    def pending(self, now: datetime, report: PullReport | None = None) -> list[Path]:
-        """The complete files waiting in the folder, oldest first (settling ones are noted)."""
+    def pending(self, report: PullReport | None = None) -> list[Path]:
+        """The complete files waiting in the folder, oldest first (settling ones are noted).
+
+        A file's age is its modification time measured against the file system's present, not
+        against the application's ``now``: that clock is business time and may stand years in
+        the past (``AREAWATCH_NOW`` replays a week) or run ahead, while every mtime is written by
+        the file system's clock (the server's, on a network share). Compared with business time,
+        a replay would see every file as coming from the future and never load it, and a clock
+        set ahead would load a file that is still being written. Remembering each file between
+        two looks would need state kept across pulls (``areawatch pull`` is a new process each
+        time from cron), so the file system is asked for its present instead.
+        """
         ready: list[tuple[float, str, Path]] = []
+        present = _file_system_now(self.folder)
         for path in self.folder.iterdir():
             if not _looks_like_data(path.name):
                 continue
@@ -107,7 +120,7 @@ class DropFolderSource:
             if not stat.S_ISREG(status.st_mode):
                 continue
             modified = status.st_mtime
-            age = now.timestamp() - modified
+            age = present - modified
             if age < self.settle_seconds:
                 if report is not None:
                     report.files_waiting.append(path.name)
@@ -175,6 +188,17 @@ class DropFolderSource:
                 yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _file_system_now(folder: Path) -> float:
+    """The present on ``folder``'s file system clock: the mtime it gives the lock file touched now.
+
+    ``utime`` with no times asks the file system to stamp its own present (on NFS, the server's),
+    the same clock that stamps the data files, so their ages are not skewed by another host's.
+    """
+    with open(folder / LOCK_NAME, "a") as handle:
+        os.utime(handle.fileno())
+        return os.fstat(handle.fileno()).st_mtime
 
 
 def _looks_like_data(name: str) -> bool:

@@ -56,7 +56,7 @@ def drop(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def write_file(drop: Path) -> Callable[..., Path]:
-    """Write a data file into the drop folder, last modified ``age`` before ``NOW``."""
+    """Write a data file into the drop folder, last modified ``age`` ago (file system time)."""
 
     def write(
         name: str,
@@ -77,6 +77,12 @@ def write_file(drop: Path) -> Callable[..., Path]:
     return write
 
 
-def set_age(path: Path, age: timedelta, now: datetime = NOW) -> None:
-    stamp = (now - age).timestamp()
+def set_age(path: Path, age: timedelta) -> None:
+    """Make ``path`` look last modified ``age`` ago on the file system's own clock.
+
+    The drop folder measures settling on that clock, not on the application's ``NOW``, so the
+    file is touched first (the file system stamps its present) and then set back by ``age``.
+    """
+    os.utime(path)
+    stamp = path.stat().st_mtime - age.total_seconds()
     os.utime(path, (stamp, stamp))

@@ -65,6 +65,7 @@ def test_files_still_being_written_are_left_for_the_next_pull(
     for name in ("upload.csv.part", "upload.csv.tmp", ".upload.csv", "notes.txt", "fresh.csv"):
         assert (drop / name).exists()
 
+    set_age(drop / "fresh.csv", timedelta(seconds=4 + 7))  # seven seconds on, untouched
     later = _source(drop, settle_seconds=10).pull(engine=engine, now=NOW + timedelta(seconds=7))
 
     assert later.files_loaded == ["fresh.csv"]
