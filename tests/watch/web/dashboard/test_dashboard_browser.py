@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -166,3 +167,64 @@ def test_staff_acknowledge_and_resolve_the_flagged_household_in_a_browser(
     assert browser.find_elements(By.CSS_SELECTOR, "tr.event-resolved")
     staff_rows = browser.find_elements(By.CSS_SELECTOR, "tr.event-staff")
     assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in staff_rows] == ["sato", "sato"]
+
+
+def _popup_of(driver, household_id: str):  # noqa: ANN001, ANN202
+    """The open map popup that links to ``household_id``, if any (a closing one may linger)."""
+    from selenium.webdriver.common.by import By
+
+    wanted = f"/households/{quote(household_id, safe='')}"
+    for content in driver.find_elements(By.CSS_SELECTOR, "#area-map .leaflet-popup-content"):
+        links = content.find_elements(By.TAG_NAME, "a")
+        if links and links[0].get_attribute("href").endswith(wanted):
+            return content
+    return None
+
+
+def test_the_map_popup_of_a_flagged_household_gives_its_reason_in_japanese(served, browser):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from watch.web.reasons import localise_reason
+
+    base, household_id, _ = served
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "username").send_keys("sato")
+    browser.find_element(By.ID, "password").send_keys("correct horse battery")
+    _click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.login button"))
+    browser.get(base + "/?lang=ja")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja"
+    WebDriverWait(browser, 10).until(
+        lambda d: d.find_element(By.ID, "area-map").get_attribute("data-ready")
+    )
+    assert browser.find_element(By.ID, "area-map").get_attribute("data-ready") != "error"
+
+    # The reason as the detector wrote it (English): the API's ``reason``, in any language.
+    english = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/map', {credentials: 'same-origin'}).then(r => r.json()).then(d => done("
+        "d.features.find(f => f.properties.id === arguments[0]).properties.reason))",
+        household_id,
+    )
+    japanese = localise_reason(english, "ja")
+    assert english and japanese != english  # a reason the page can and must translate
+
+    popup = None
+    for marker in browser.find_elements(By.CSS_SELECTOR, "#area-map path.status-alert"):
+        marker.click()
+        try:
+            popup = WebDriverWait(browser, 3).until(lambda d: _popup_of(d, household_id))
+            break
+        except TimeoutException:
+            continue  # another flagged household's marker
+    assert popup is not None, f"no alert marker opens {household_id}'s popup"
+    assert popup.is_displayed()
+    text = popup.text
+    assert "警報" in text  # the status in Japanese
+    assert japanese in text
+    for clause in english.split("; "):
+        assert clause not in text, f"English clause {clause!r} in the popup: {text!r}"
+    # The same words as the list beside the map.
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-household="{household_id}"]')
+    assert row.find_elements(By.TAG_NAME, "td")[-1].text == japanese
