@@ -148,6 +148,7 @@ def run_database(args: argparse.Namespace) -> dict:
     from data.partitions import ensure_reading_partitions
     from watch.app import App
     from watch.clock import FrozenClock
+    from watch.resident import ResidentStates
     from watch.settings import Settings
 
     folder = Path(args.folder)
@@ -163,6 +164,9 @@ def run_database(args: argparse.Namespace) -> dict:
     result["setup_s"] = time.perf_counter() - started
     clock = FrozenClock(FIRST_DAY)
     app = App(settings=Settings(database_url=args.url), engine=engine, clock=clock)
+    # ``--resident``: as ``areawatch run`` does, one store of quiet households' state in memory
+    # across the runs (``watch.resident``); otherwise as ``areawatch detect`` from cron.
+    resident = ResidentStates(flush_every=timedelta(hours=6)) if args.resident else None
 
     def ingest_and_detect(path: str, now: datetime) -> dict:
         clock.set(now)
@@ -177,7 +181,7 @@ def run_database(args: argparse.Namespace) -> dict:
         }
         if args.skip_detect:
             return {**figures, "detect_s": None, "total_s": ingested, "peak_rss_mb": peak_rss_mb()}
-        detected = app.detect()
+        detected = app.detect(resident=resident)
         total = time.perf_counter() - began
         return {
             **figures,
@@ -186,6 +190,7 @@ def run_database(args: argparse.Namespace) -> dict:
             "slots_scored": detected.slots_scored,
             "findings": len(detected.findings),
             "incidents_opened": len(detected.incidents_opened),
+            "resident": len(resident) if resident is not None else None,
             "peak_rss_mb": peak_rss_mb(),
         }
 
@@ -203,6 +208,10 @@ def run_database(args: argparse.Namespace) -> dict:
     if "b" in phases:
         tick_end = FIRST_DAY + timedelta(days=len(files["days"]), minutes=30)
         keep("tick", ingest_and_detect(files["tick"], tick_end + timedelta(minutes=5)))
+    if resident is not None and len(resident):
+        began = time.perf_counter()
+        written = resident.flush(engine, clock.now(), everything=True)
+        keep("flush", {"seconds": time.perf_counter() - began, "households": written})
     if "d" in phases:
         keep("state", {**measure_state(engine), "peak_rss_mb": peak_rss_mb()})
     if "c" in phases:
@@ -385,6 +394,10 @@ def print_table(results: list[dict], floors: dict) -> None:
                 + f"peak {tick['peak_rss_mb']:,.0f} MB"
             )
             line(db, "(b) 30-minute tick", tick["total_s"], floors["tick"], notes)
+        if "flush" in result:
+            flush = result["flush"]
+            notes = f"{flush['households']:,d} households' state held in memory written"
+            line(db, "    resident flush (every 6 h)", flush["seconds"], None, notes)
         if "state" in result:
             state = result["state"]
             notes = (
@@ -421,6 +434,11 @@ def main() -> None:
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     parser.add_argument(
         "--skip-detect", action="store_true", help="(a) and (b) ingest only (for big runs)"
+    )
+    parser.add_argument(
+        "--resident",
+        action="store_true",
+        help="keep quiet households' state in memory across runs, as `areawatch run` does",
     )
     parser.add_argument("--json-out", type=Path)
     # Internal: run one database in this process.
@@ -461,6 +479,8 @@ def main() -> None:
             ]  # fmt: skip
             if args.skip_detect:
                 command.append("--skip-detect")
+            if args.resident:
+                command.append("--resident")
             if args.json_out:
                 command += ["--partial-out", f"{args.json_out}.{label}.partial.json"]
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -21,6 +22,9 @@ from watch.clock import Clock, SystemClock, clock_from_environment
 from watch.detect import DetectReport, Outcome, Verdict, run_detection
 from watch.engines import open_engine
 from watch.settings import Settings
+
+if TYPE_CHECKING:
+    from watch.resident import ResidentStates
 
 # Outcomes that mean "that was ordinary life"; needed_help and other keep the stretch unlearned.
 VOUCHED_OUTCOMES = ("fine", "away", "false_alarm")
@@ -76,7 +80,10 @@ class App:
         raise ValueError(f"unknown kind of file {kind!r}")
 
     # -- detect -----------------------------------------------------------------------------
-    def detect(self) -> DetectReport:
+    def detect(self, resident: ResidentStates | None = None) -> DetectReport:
+        """Score what has arrived; ``resident``: the quiet households' state held in memory
+        (``watch.resident``, the long-running scheduler's), else every state is read and
+        written back."""
         detection = self.settings.detection
         with open_engine(
             detection.engine, detection.scheduler, vectorised=detection.vectorised
@@ -89,6 +96,7 @@ class App:
                     Path(self.settings.policies_dir) if self.settings.policies_dir else None
                 ),
                 scoring=scoring,
+                resident=resident,
             )
 
     # -- escalate ---------------------------------------------------------------------------

@@ -109,7 +109,8 @@ def _score_group(
         QuietStretchState.from_detectors(detectors),
         first_end=after + SLOT,
     )
-    outage_scores, last_data = _outage_scores(states, kwh, operations, on_minutes, after)
+    known = [getattr(s.outage, "_last_data", None) for s in states]
+    outage_scores, last_data = outage_scores_of(known, kwh, operations, on_minutes, after)
     quiet = (scores.max(axis=1) < model.watch_threshold) & (
         outage_scores.max(axis=1) < states[0].outage.watch_threshold
     )
@@ -171,29 +172,35 @@ def _slot_arrays(
             operations[row] = [x.tv_operations for x in intervals]
             on_minutes[row] = [x.tv_on_minutes for x in intervals]
             continue
-        energy = energy_by_slot(job.readings, after)
-        for number, total in energy.items():
-            if 1 <= number <= slots:  # slot ``number`` is column ``number - 1``
-                kwh[row, number - 1] = round(total, 6)
+        fill_kwh(kwh[row], job.readings, after)
     return kwh, operations, on_minutes
 
 
-def _outage_scores(
-    states: list[HouseholdState],
+def fill_kwh(row: np.ndarray, readings: list, after: datetime) -> None:
+    """Write each slot's summed readings into ``row`` (column ``n - 1`` for the ``n``-th slot
+    after ``after``), rounded as ``build_slots`` rounds; slots without a reading stay as they are.
+    """
+    for number, total in energy_by_slot(readings, after).items():
+        if 1 <= number <= row.shape[0]:
+            row[number - 1] = round(total, 6)
+
+
+def outage_scores_of(
+    known: list[datetime | None],
     kwh: np.ndarray,
     operations: np.ndarray,
     on_minutes: np.ndarray,
     after: datetime,
 ) -> tuple[np.ndarray, list[datetime]]:
     """``DataOutage.score_one`` at every slot (hours since the last slot with data), and each
-    home's last slot with data after the run (what ``learn_one`` leaves in ``_last_data``).
+    home's last slot with data after the run (what ``learn_one`` leaves in ``_last_data``);
+    ``known`` is each home's ``_last_data`` before the run.
 
     Before any data the detector counts from the start of the first slot it saw, ``after``.
     """
     has_data = ~np.isnan(kwh) | (operations > 0) | (on_minutes > 0)
     slots = kwh.shape[1]
     ends = after.timestamp() + SLOT.total_seconds() * np.arange(1, slots + 1)
-    known = [getattr(s.outage, "_last_data", None) for s in states]
     before = np.array([(k or after).timestamp() for k in known])
     last = np.where(has_data, ends, -np.inf)
     last = np.maximum(np.maximum.accumulate(last, axis=1), before[:, None])
@@ -202,6 +209,6 @@ def _outage_scores(
         datetime.fromtimestamp(float(last[row, -1]), tz=UTC)
         if has_data[row].any()
         else (known[row] or after)
-        for row in range(len(states))
+        for row in range(len(known))
     ]
     return scores, last_data

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -32,6 +32,9 @@ from data.upsert import upsert
 from detectors.base import Detector, Interval, Severity
 from watch.household_state import CHECKPOINT_NAME, HouseholdState, Reported
 from watch.slots import SLOT, build_slots, energy_by_slot, floor_slot, slot_of
+
+if TYPE_CHECKING:
+    from watch.resident import ResidentStates
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +141,13 @@ def run_detection(
     households_per_transaction: int = 500,
     hooks: IncidentHooks,
     scoring: ScoringEngine | None = None,
+    resident: ResidentStates | None = None,
 ) -> DetectReport:
-    """Score what has arrived; ``scoring`` defaults to this process (``watch.engines``)."""
+    """Score what has arrived; ``scoring`` defaults to this process (``watch.engines``).
+
+    ``resident`` (the long-running scheduler's, ``watch.resident``) scores the quiet households
+    whose state it holds in memory; everything else goes the way described above.
+    """
     if scoring is None:
         from watch.engines import LocalEngine
 
@@ -150,13 +158,26 @@ def run_detection(
         silenced = hooks.silenced(session, now)
         outcomes = hooks.vouched_outcomes(session, now)
         cursors = _all_cursors(session, households)
+    handed: dict[str, tuple[datetime, bytes]] = {}
+    if resident is not None:
+        resident.reconcile(cursors)
+        handed = resident.score(
+            engine=engine,
+            now=now,
+            data_grace=data_grace,
+            silenced=silenced,
+            outcomes=outcomes,
+            report=report,
+        )
+        cursors.update({h: cursor for h, (cursor, _) in handed.items()})
 
     def jobs_of(ids: list[str]) -> list[HouseholdJob]:
         """The chunk's jobs; its states and new data are read only now, so memory holds a
         chunk or two, not every household's."""
         part = {i: cursors[i] for i in ids}
         readings, tv_events = _load_new_data(engine, part, now)
-        states = _load_states(engine, [i for i in ids if part[i] is not None])
+        states = _load_states(engine, [i for i in ids if part[i] is not None and i not in handed])
+        states.update({i: handed[i][1] for i in ids if i in handed})
         jobs = []
         for household_id in ids:
             household = households[household_id]
@@ -183,10 +204,9 @@ def run_detection(
                 )
         return jobs
 
+    ordinary = sorted(h for h in households if resident is None or h not in resident)
     chunks = (
-        jobs
-        for ids in batched(sorted(households), households_per_transaction)
-        if (jobs := jobs_of(ids))
+        jobs for ids in batched(ordinary, households_per_transaction) if (jobs := jobs_of(ids))
     )
 
     # Households are processed in chunks, each chunk one transaction: a crash loses a chunk's
@@ -207,6 +227,10 @@ def run_detection(
             ]
             upsert(session, DetectorCheckpoint, saved, key=["household_id", "detector"])
             session.commit()
+        if resident is not None:
+            resident.admit(results, now, skip=silenced)
+    if resident is not None:
+        resident.flush(engine, now)
     return report
 
 

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from data.tables import SchedulerLease
 from watch import logs
 from watch.app import App
+from watch.resident import ResidentStates
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def pull_job(source_name: str) -> None:
             },
         )  # fmt: skip
         with service.detect_lock:
-            found = service.app.detect()
+            found = service.app.detect(resident=service.resident)
         logger.info(
             "detection: %d slots of %d households scored, %d incidents opened, %d resolved",
             found.slots_scored, found.households_scored, len(found.incidents_opened),
@@ -277,6 +278,7 @@ class Service:
         self.app = app
         self.holder = new_holder()
         self.detect_lock = threading.Lock()
+        self.resident = resident_states(app)
         self.lease_lost = False
         self._stopping = threading.Event()
         self._stop_requested = threading.Event()
@@ -338,9 +340,24 @@ class Service:
             heart.join(timeout=5)
             _service = None
             if not self.lease_lost:
+                self._flush_resident()
                 release_lease(self.app.engine, holder=self.holder)
                 logger.info("scheduler lease released by %s", self.holder)
         return EXIT_LEASE_LOST if self.lease_lost else 0
+
+    def _flush_resident(self) -> None:
+        """Write the state held in memory before letting go (a crash loses only time: the next
+        process re-scores from the last checkpoints)."""
+        if self.resident is None or not len(self.resident):
+            return
+        try:
+            with self.detect_lock:
+                written = self.resident.flush(
+                    self.app.engine, self.app.clock.now(), everything=True
+                )
+            logger.info("detector state of %d households written on stopping", written)
+        except SQLAlchemyError as error:
+            logger.warning("detector state not written on stopping (re-scored on start): %s", error)
 
     def stop(self) -> None:
         """Stop taking new jobs, let running ones finish, then return from ``run``."""
@@ -373,6 +390,15 @@ class Service:
                 self.lease_lost = True
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
+
+
+def resident_states(app: App) -> ResidentStates | None:
+    """The memory for quiet households' state this scheduler keeps, if the settings want one
+    (only for scoring in this process: a Dask cluster's workers hold no state between runs)."""
+    detection = app.settings.detection
+    if detection.resident_flush_minutes <= 0 or detection.engine != "local":
+        return None
+    return ResidentStates(flush_every=timedelta(minutes=detection.resident_flush_minutes))
 
 
 def run_service(app: App) -> int:

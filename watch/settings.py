@@ -31,6 +31,10 @@ class DetectionSettings:
     # Score the households with nothing to report together, through the detectors' batch path
     # (the same results, several times faster); false: every household one interval at a time.
     vectorised: bool = True
+    # ``areawatch run`` keeps the quiet households' detector state in memory between runs and
+    # writes it to the database this often (and when it stops); 0: read and write every
+    # household's state on every run, as ``areawatch detect`` does.
+    resident_flush_minutes: int = 360
 
 
 @dataclass(frozen=True)
@@ -398,6 +402,11 @@ def _validate(settings: Settings) -> None:
     if not isinstance(settings.detection.vectorised, bool):
         raise SettingsError(
             f"detection.vectorised must be true or false, not {settings.detection.vectorised!r}"
+        )
+    flush = settings.detection.resident_flush_minutes
+    if not isinstance(flush, int) or isinstance(flush, bool) or flush < 0:
+        raise SettingsError(
+            f"detection.resident_flush_minutes must be a whole number >= 0, not {flush!r}"
         )
     if settings.detection.engine == "dask" and not settings.detection.scheduler:
         raise SettingsError("detection.engine 'dask' needs detection.scheduler = 'tcp://HOST:PORT'")

@@ -46,14 +46,17 @@ def town(tmp_path_factory):
     return {name: write_csv(frame, folder / f"{name}.csv") for name, frame in files.items()}
 
 
-def _app(database, town, vectorised: bool) -> App:
+def town_app(database, town, vectorised: bool) -> App:
     now = (START + pd.Timedelta(days=DAYS, hours=1)).to_pydatetime()
     return app_with_files(database, town, DetectionSettings(vectorised=vectorised), now)
 
 
-def _scenario(app: App) -> list[tuple]:
+def scenario(app: App, detect=None, states=None) -> list[tuple]:  # noqa: ANN001
     """A backfill, a silence, ticks through the incidents, a resident vouching; per run: the
-    report and every household's saved state."""
+    report and every household's saved state (``detect`` and ``states``: how to run detection
+    and read the states, ``app.detect`` and ``saved_states`` by default)."""
+    detect = detect or app.detect
+    states = states or saved_states
     from notify.actions import resolve
     from notify.silences import create_silence
 
@@ -74,7 +77,7 @@ def _scenario(app: App) -> list[tuple]:
     whens += [START + pd.Timedelta(days=14, hours=h) for h in range(0, 62, 2)]
     for when in whens:
         app.clock.set(when.to_pydatetime())
-        report = app.detect()
+        report = detect()
         runs.append(
             (
                 report.households_scored,
@@ -82,7 +85,7 @@ def _scenario(app: App) -> list[tuple]:
                 [(f.household_id, f.kind, f.severity, f.since, f.reason) for f in report.findings],
                 report.incidents_opened,
                 report.incidents_resolved,
-                _states(app),
+                states(app),
             )
         )
         with Session(app.engine) as session:
@@ -96,31 +99,35 @@ def _scenario(app: App) -> list[tuple]:
     return runs
 
 
-def _states(app: App) -> dict[str, tuple]:
+def saved_states(app: App) -> dict[str, tuple]:
     """Each household's saved state, as comparable values."""
     with Session(app.engine) as session:
         rows = session.exec(select(DetectorCheckpoint)).all()
-    saved = {}
-    for row in rows:
-        state = pickle.loads(row.state)  # noqa: S301
-        arrays = QuietStretchState.from_detectors([state.inactivity])
-        quiet = {f.name: getattr(arrays, f.name) for f in fields(arrays)[1:-1]}
-        if not arrays.evidence.valid[0]:
-            quiet.pop("baseline")  # a stale floor is never read
-        quiet |= {f"evidence.{k}": v for k, v in vars(arrays.evidence).items()}
-        saved[row.household_id] = (
-            row.scored_until,
-            quiet,
-            getattr(state.outage, "_last_data", None),
-            state.tv,
-            state.inactivity_reported,
-            state.outage_reported,
-            state.outcomes_fed,
-        )
-    return saved
+    return {
+        row.household_id: comparable(row.scored_until, pickle.loads(row.state))  # noqa: S301
+        for row in rows
+    }
 
 
-def _assert_same_states(vectorised: dict, one_at_a_time: dict) -> None:
+def comparable(scored_until, state) -> tuple:  # noqa: ANN001
+    """A household's cursor and state as values that compare equal when the states are."""
+    arrays = QuietStretchState.from_detectors([state.inactivity])
+    quiet = {f.name: getattr(arrays, f.name) for f in fields(arrays)[1:-1]}
+    if not arrays.evidence.valid[0]:
+        quiet.pop("baseline")  # a stale floor is never read
+    quiet |= {f"evidence.{k}": v for k, v in vars(arrays.evidence).items()}
+    return (
+        scored_until,
+        quiet,
+        getattr(state.outage, "_last_data", None),
+        state.tv,
+        state.inactivity_reported,
+        state.outage_reported,
+        state.outcomes_fed,
+    )
+
+
+def assert_same_states(vectorised: dict, one_at_a_time: dict) -> None:
     assert vectorised.keys() == one_at_a_time.keys()
     for household, mine in vectorised.items():
         theirs = one_at_a_time[household]
@@ -137,7 +144,7 @@ def _assert_same_states(vectorised: dict, one_at_a_time: dict) -> None:
 )
 def test_vectorised_scoring_gives_the_one_at_a_time_results(twin_databases, town, monkeypatch):
     batched_db, single_db = twin_databases
-    one_at_a_time = _scenario(_app(single_db, town, vectorised=False))
+    one_at_a_time = scenario(town_app(single_db, town, vectorised=False))
 
     calls = {"one at a time": 0}
     real = batch_scoring.score_household
@@ -147,13 +154,13 @@ def test_vectorised_scoring_gives_the_one_at_a_time_results(twin_databases, town
         return real(job, state)
 
     monkeypatch.setattr(batch_scoring, "score_household", counted)
-    app = _app(batched_db, town, vectorised=True)
-    vectorised = _scenario(app)
+    app = town_app(batched_db, town, vectorised=True)
+    vectorised = scenario(app)
 
     assert len(vectorised) == len(one_at_a_time)
     for run, (mine, theirs) in enumerate(zip(vectorised, one_at_a_time, strict=True)):
         assert mine[:5] == theirs[:5], f"run {run}"
-        _assert_same_states(mine[5], theirs[5])
+        assert_same_states(mine[5], theirs[5])
     # Not vacuous: the scenario raised incidents of every kind and vouching went back in...
     with Session(app.engine) as session:
         incidents = session.exec(select(Incident)).all()

@@ -38,6 +38,8 @@ def test_the_environment_wins_over_the_file_and_secrets_come_from_it(tmp_path):
         ("[detection]\ngrace = 5\n", "unknown keys in [detection]"),
         ('policies_dir = "/nowhere/at/all"\n', "is not a folder"),
         ("database_url = \n", "not valid TOML"),
+        ("[detection]\nresident_flush_minutes = -1\n", "resident_flush_minutes must be"),
+        ('[detection]\nresident_flush_minutes = "6h"\n', "resident_flush_minutes must be"),
     ],
 )
 def test_each_mistake_is_explained(tmp_path, text, message):

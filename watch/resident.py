@@ -1,0 +1,414 @@
+"""Detector state held in memory by the long-running scheduler, for the households that are quiet.
+
+Without it, every detection run reads each household's pickled state from the database,
+restores it, scores, pickles it and writes it back: at 100,000 households that round trip is
+most of a 30-minute tick. ``areawatch run`` is one long-lived process (it holds the scheduler
+lease), so it keeps the state of the quiet households as rows of column arrays
+(``QuietStretchState``, the detectors' batch form), scores each run's new slots in place through
+the batch path, and writes them to the database only every ``flush_every`` (and when it stops).
+
+**Why this stays consistent with only the database as the store of record.** A household is
+*resident* only while it has nothing to report: no open episode or incident, no silence, no
+answer waiting to be fed back, the TV off between runs. A run that would give a resident
+household anything to write (a score reaching ``watch``, a silence, a set left on) first hands
+it back to the ordinary path (``watch.detect``) with the state it had before the run, so its
+findings, incidents and checkpoint are written in one transaction as always. The checkpoint row of a resident household
+is therefore always a consistent (cursor, state) pair from which the same quiet slots would be
+scored again. If the process dies, the next process re-scores those slots from the database
+(the readings are there); they were quiet, so nothing is written twice and nothing is lost.
+
+A checkpoint moved by another process (``areawatch detect`` run by hand beside the scheduler)
+evicts the household: the database wins. A flush writes a row only where the database still
+holds the cursor this store last saw (a guarded update).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.engine import Engine
+
+from data.tables import DetectorCheckpoint
+from detectors.batch import BatchState
+from detectors.batch_quiet import QuietStretchBatch, QuietStretchState, detector_parameters
+from detectors.inactivity import QuietStretchDetector
+from detectors.outage import DataOutage
+from watch.batch_scoring import fill_kwh, outage_scores_of
+from watch.detect import (
+    CHECKPOINT_NAME,
+    DetectReport,
+    HouseholdResult,
+    Outcome,
+    _load_new_data,
+    batched,
+    scorable_until,
+)
+from watch.household_state import HouseholdState, Reported
+from watch.slots import SLOT, TvState, build_slots
+
+log = logging.getLogger(__name__)
+
+#: Rows added at a time when a block is full.
+_GROWTH = 1024
+
+
+def _epoch(when: datetime) -> float:
+    return when.timestamp()
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(float(epoch), tz=UTC)
+
+
+# -- rows of a QuietStretchState -------------------------------------------------------------
+
+
+def _columns(state: QuietStretchState) -> Iterable[tuple[object, str]]:
+    """Every array of ``state`` as (owner, attribute), the evidence's included."""
+    for f in fields(state):
+        if f.name == "evidence":
+            yield from ((state.evidence, name) for name in vars(state.evidence))
+        else:
+            yield state, f.name
+
+
+def _take(state: QuietStretchState, rows: np.ndarray) -> QuietStretchState:
+    """A copy of ``rows`` of ``state``."""
+    evidence = BatchState(**{k: v[rows] for k, v in vars(state.evidence).items()})
+    others = {f.name: getattr(state, f.name)[rows] for f in fields(state) if f.name != "evidence"}
+    return QuietStretchState(evidence, **others)
+
+
+def _put(state: QuietStretchState, rows: np.ndarray, part: QuietStretchState) -> None:
+    """Write ``part``'s rows into ``rows`` of ``state``."""
+    for (owner, name), (source, _) in zip(_columns(state), _columns(part), strict=True):
+        getattr(owner, name)[rows] = getattr(source, name)
+
+
+def _grown(state: QuietStretchState, extra: QuietStretchState) -> QuietStretchState:
+    evidence = BatchState(
+        **{k: np.concatenate([v, vars(extra.evidence)[k]]) for k, v in vars(state.evidence).items()}
+    )
+    others = {
+        f.name: np.concatenate([getattr(state, f.name), getattr(extra, f.name)])
+        for f in fields(state)
+        if f.name != "evidence"
+    }
+    return QuietStretchState(evidence, **others)
+
+
+# -- one block per set of detector parameters ---------------------------------------------------
+
+
+@dataclass
+class _Block:
+    """The resident households whose detectors share one set of parameters (and time zone)."""
+
+    inactivity: tuple  # ``detector_parameters`` of their QuietStretchDetector
+    outage: tuple  # and of their DataOutage
+    state: QuietStretchState
+    ids: list[str | None] = field(default_factory=list)
+    cursor: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scored until (epoch s)
+    base: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the database's cursor
+    flushed: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last written (epoch s)
+    last_data: np.ndarray = field(default_factory=lambda: np.zeros(0))  # DataOutage's; NaN none
+    fed: dict[int, list[int]] = field(default_factory=dict)  # outcomes fed back, by row
+    free: list[int] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, inactivity: tuple, outage: tuple) -> _Block:
+        per_bin = dict(inactivity)["history_per_bin"]
+        return cls(inactivity, outage, QuietStretchState.fresh(0, per_bin))
+
+    def allocate(self, count: int) -> np.ndarray:
+        while len(self.free) < count:
+            start, extra = len(self.ids), max(_GROWTH, len(self.ids) // 4)
+            per_bin = self.state.steps.shape[2]
+            self.state = _grown(self.state, QuietStretchState.fresh(extra, per_bin))
+            self.ids.extend([None] * extra)
+            for name in ("cursor", "base", "flushed", "last_data"):
+                setattr(self, name, np.concatenate([getattr(self, name), np.full(extra, np.nan)]))
+            self.free.extend(range(start + extra - 1, start - 1, -1))
+        return np.array([self.free.pop() for _ in range(count)], dtype=np.int64)
+
+    def release(self, row: int) -> None:
+        self.ids[row] = None
+        self.fed.pop(row, None)
+        self.free.append(row)
+
+    def rebuild(self, rows: np.ndarray) -> list[HouseholdState]:
+        """The ``HouseholdState`` of each row, as the one-at-a-time path would have saved it."""
+        detectors = [QuietStretchDetector(**dict(self.inactivity)) for _ in rows]
+        _take(self.state, rows).to_detectors(detectors)
+        states = []
+        for row, detector in zip(rows, detectors, strict=True):
+            outage = DataOutage(**dict(self.outage))
+            if not np.isnan(self.last_data[row]):
+                outage._last_data = _when(self.last_data[row])
+            states.append(
+                HouseholdState(
+                    inactivity=detector, outage=outage, outcomes_fed=list(self.fed.get(row, []))
+                )
+            )
+        return states
+
+
+def _parameters(state: HouseholdState) -> tuple[tuple, tuple] | None:
+    """The block key of a state that can be resident, else ``None``."""
+    if (
+        state.tv != TvState()
+        or state.inactivity_reported != Reported()
+        or state.outage_reported != Reported()
+        or type(state.inactivity) is not QuietStretchDetector
+        or type(state.outage) is not DataOutage
+    ):
+        return None
+    return detector_parameters(state.inactivity), detector_parameters(state.outage)
+
+
+class ResidentStates:
+    """The quiet households' detector state, kept by the process that scores them.
+
+    ``run_detection(resident=...)`` asks it to score its households first (``score``), sends
+    the ones it hands back and all the others the ordinary way, offers each written result back
+    (``admit``) and lets it write what is due (``flush``).
+    """
+
+    def __init__(self, *, flush_every: timedelta = timedelta(hours=6)) -> None:
+        self.flush_every = flush_every
+        self._blocks: dict[tuple, _Block] = {}
+        self._where: dict[str, tuple[_Block, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, household_id: object) -> bool:
+        return household_id in self._where
+
+    def held(self) -> dict[str, tuple[datetime, HouseholdState]]:
+        """Each resident household's cursor and state, as a flush would write them."""
+        held = {}
+        for household_id, (block, row) in self._where.items():
+            (state,) = block.rebuild(np.array([row]))
+            held[household_id] = (_when(block.cursor[row]), state)
+        return held
+
+    # -- a run --------------------------------------------------------------------------------
+
+    def reconcile(self, cursors: dict[str, datetime | None]) -> None:
+        """Drop households gone from the roster or whose checkpoint another process moved;
+        then give ``cursors`` the resident households' own (they are ahead of the database's)."""
+        for household_id, (block, row) in list(self._where.items()):
+            saved = cursors.get(household_id, "gone")
+            if saved == "gone" or saved is None or _epoch(saved) != block.base[row]:
+                self._drop(household_id)
+        for household_id, (block, row) in self._where.items():
+            cursors[household_id] = _when(block.cursor[row])
+
+    def score(
+        self,
+        *,
+        engine: Engine,
+        now: datetime,
+        data_grace: timedelta,
+        silenced: set[str],
+        outcomes: dict[str, list[Outcome]],
+        report: DetectReport,
+    ) -> dict[str, tuple[datetime, bytes]]:
+        """Score the resident households' new slots in place.
+
+        Returns the households handed back, each with its cursor and its pickled state before
+        this run: those to be scored the ordinary way (silenced, an answer to feed back, a score
+        reaching ``watch`` somewhere in the new slots, or the TV still on at the end).
+        """
+        handed: dict[str, tuple[datetime, bytes]] = {}
+        for household_id in list(self._where):
+            block, row = self._where[household_id]
+            fed = block.fed.get(row, [])
+            if household_id in silenced or any(
+                o.incident_id not in fed for o in outcomes.get(household_id, ())
+            ):
+                handed[household_id] = self._hand_back(household_id)
+        cursors = {h: _when(block.cursor[row]) for h, (block, row) in self._where.items()}
+        readings, tv_events = _load_new_data(engine, cursors, now)
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for household_id, after in cursors.items():
+            rows = readings.get(household_id, [])
+            until = scorable_until(rows, after=after, now=now, data_grace=data_grace)
+            if until > after:
+                block, _ = self._where[household_id]
+                groups[(id(block), after, until)].append(household_id)
+        for (_, after, until), members in groups.items():
+            self._score_group(members, readings, tv_events, after, until, report, handed)
+        return handed
+
+    def _score_group(
+        self,
+        members: list[str],
+        readings: dict[str, list],
+        tv_events: dict[str, list],
+        after: datetime,
+        until: datetime,
+        report: DetectReport,
+        handed: dict[str, tuple[datetime, bytes]],
+    ) -> None:
+        block = self._where[members[0]][0]
+        rows = np.array([self._where[h][1] for h in members], dtype=np.int64)
+        slots = round((until - after) / SLOT)
+        kwh = np.full((len(members), slots), np.nan)
+        operations = np.zeros(kwh.shape, dtype=np.int64)
+        on_minutes = np.zeros(kwh.shape)
+        left_on = np.zeros(len(members), dtype=bool)  # the set still on: state we cannot hold
+        for line, household_id in enumerate(members):
+            events = tv_events.get(household_id)
+            if not events:
+                fill_kwh(kwh[line], readings.get(household_id, []), after)
+                continue
+            tv = TvState()  # a resident household's set was off
+            intervals = build_slots(
+                after=after,
+                until=until,
+                readings=readings.get(household_id, []),
+                tv_events=events,
+                tv_state=tv,
+            )
+            kwh[line] = [np.nan if x.kwh is None else x.kwh for x in intervals]
+            operations[line] = [x.tv_operations for x in intervals]
+            on_minutes[line] = [x.tv_on_minutes for x in intervals]
+            left_on[line] = tv.on_since is not None
+        before = _take(block.state, rows)
+        model = QuietStretchBatch.like(QuietStretchDetector(**dict(block.inactivity)))
+        scores, after_run = model.run(kwh, operations, on_minutes, before, first_end=after + SLOT)
+        known = [None if np.isnan(block.last_data[r]) else _when(block.last_data[r]) for r in rows]
+        outage_scores, last_data = outage_scores_of(known, kwh, operations, on_minutes, after)
+        quiet = (
+            (scores.max(axis=1) < model.watch_threshold)
+            & (outage_scores.max(axis=1) < dict(block.outage)["watch_threshold"])
+            & ~left_on
+        )
+        kept = np.flatnonzero(quiet)
+        _put(block.state, rows[kept], _take(after_run, kept))
+        block.cursor[rows[kept]] = _epoch(until)
+        block.last_data[rows[kept]] = [_epoch(last_data[i]) for i in kept]
+        report.households_scored += len(kept)
+        report.slots_scored += len(kept) * slots
+        for line in np.flatnonzero(~quiet):
+            # Its pre-run state is still in the block: only the quiet rows were written.
+            handed[members[line]] = self._hand_back(members[line])
+
+    def _hand_back(self, household_id: str) -> tuple[datetime, bytes]:
+        block, row = self._where[household_id]
+        (state,) = block.rebuild(np.array([row]))
+        cursor = _when(block.cursor[row])
+        self._drop(household_id)
+        return cursor, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _drop(self, household_id: str) -> None:
+        block, row = self._where.pop(household_id)
+        block.release(row)
+
+    # -- households coming in ---------------------------------------------------------------
+
+    def admit(self, results: list[HouseholdResult], now: datetime, skip: set[str]) -> int:
+        """Keep the quiet ones among ``results``, just written to the database; how many."""
+        by_block: dict[tuple, list[tuple[str, HouseholdState, datetime]]] = defaultdict(list)
+        for result in results:
+            if result.household_id in skip or result.household_id in self._where:
+                continue
+            state = pickle.loads(result.state)  # noqa: S301 (our own bytes)
+            key = _parameters(state)
+            if key is not None:
+                by_block[key].append((result.household_id, state, result.scored_until))
+        admitted = 0
+        for key, members in by_block.items():
+            try:
+                arrays = QuietStretchState.from_detectors([s.inactivity for _, s, _ in members])
+            except ValueError:  # a history the batch path cannot hold: stays in the database
+                continue
+            block = self._blocks.get(key) or self._blocks.setdefault(key, _Block.new(*key))
+            rows = block.allocate(len(members))
+            _put(block.state, rows, arrays)
+            for row, (household_id, state, cursor) in zip(rows, members, strict=True):
+                block.ids[row] = household_id
+                block.cursor[row] = block.base[row] = _epoch(cursor)
+                block.flushed[row] = _epoch(now)
+                last = getattr(state.outage, "_last_data", None)
+                block.last_data[row] = np.nan if last is None else _epoch(last)
+                if state.outcomes_fed:
+                    block.fed[int(row)] = list(state.outcomes_fed)
+                self._where[household_id] = (block, int(row))
+            admitted += len(members)
+        return admitted
+
+    # -- writing to the database ----------------------------------------------------------------
+
+    def flush(self, engine: Engine, now: datetime, *, everything: bool = False) -> int:
+        """Write the households scored past their checkpoint and last written ``flush_every``
+        ago (``everything``: all scored past it, as on shutdown); how many were written."""
+        due_before = _epoch(now - self.flush_every)
+        written = 0
+        for block in self._blocks.values():
+            ahead = np.array([i is not None for i in block.ids]) & (block.cursor != block.base)
+            if not everything:
+                ahead &= block.flushed <= due_before
+            for part in batched(np.flatnonzero(ahead).tolist(), 500):
+                rows = np.array(part, dtype=np.int64)
+                written += self._write(engine, block, rows, now)
+        return written
+
+    def _write(self, engine: Engine, block: _Block, rows: np.ndarray, now: datetime) -> int:
+        states = block.rebuild(rows)
+        table = DetectorCheckpoint.__table__
+        statement = (
+            update(table)
+            .where(
+                and_(
+                    table.c.household_id == bindparam("b_household"),
+                    table.c.detector == CHECKPOINT_NAME,
+                    table.c.scored_until == bindparam("b_base"),
+                )
+            )
+            .values(
+                state=bindparam("b_state"),
+                scored_until=bindparam("b_cursor"),
+                updated_at=bindparam("b_now"),
+            )
+        )
+        values = [
+            {
+                "b_household": block.ids[row],
+                "b_base": _when(block.base[row]),
+                "b_state": pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
+                "b_cursor": _when(block.cursor[row]),
+                "b_now": now,
+            }
+            for row, state in zip(rows, states, strict=True)
+        ]
+        ids = [block.ids[row] for row in rows]
+        with engine.begin() as connection:
+            connection.execute(statement, values)
+            stored = dict(
+                connection.execute(
+                    select(table.c.household_id, table.c.scored_until).where(
+                        table.c.detector == CHECKPOINT_NAME, table.c.household_id.in_(ids)
+                    )
+                ).all()
+            )
+        written = 0
+        for row, household_id in zip(rows, ids, strict=True):
+            if stored.get(household_id) != _when(block.cursor[row]):
+                # Another process moved this checkpoint since we read it: ours was not written,
+                # and the database wins.
+                self._drop(household_id)
+                continue
+            block.base[row] = block.cursor[row]
+            block.flushed[row] = _epoch(now)
+            written += 1
+        return written
