@@ -12,9 +12,9 @@ the batch path, and writes them to the database only every ``flush_every`` (and 
 answer waiting to be fed back, the TV off between runs. A run that would give a resident
 household anything to write (a score reaching ``watch``, a silence, a set left on) first hands
 it back to the ordinary path (``watch.detect``) with the state it had before the run, so its
-findings, incidents and checkpoint are written in one transaction as always. The checkpoint row of a resident household
-is therefore always a consistent (cursor, state) pair from which the same quiet slots would be
-scored again. If the process dies, the next process re-scores those slots from the database
+findings, incidents and checkpoint are written in one transaction as always. The checkpoint
+row of a resident household is therefore always a consistent (cursor, state) pair from which
+the same quiet slots would be scored again. If the process dies, the next process re-scores those slots from the database
 (the readings are there); they were quiet, so nothing is written twice and nothing is lost.
 
 A checkpoint moved by another process (``areawatch detect`` run by hand beside the scheduler)
