@@ -154,7 +154,9 @@ def run_detection(
         scoring = LocalEngine()
     report = DetectReport()
     with Session(engine) as session:
-        households = {h.id: h for h in session.exec(select(Household)).all()}
+        # Only the id and zone of every household: the whole row is read for the few that
+        # have something to write (``_write``).
+        households = dict(session.exec(select(Household.id, Household.timezone)).all())
         silenced = hooks.silenced(session, now)
         outcomes = hooks.vouched_outcomes(session, now)
         cursors = _all_cursors(session, households)
@@ -180,7 +182,6 @@ def run_detection(
         states.update({i: handed[i][1] for i in ids if i in handed})
         jobs = []
         for household_id in ids:
-            household = households[household_id]
             rows = readings.get(household_id, [])
             cursor = part[household_id]
             if cursor is None and not rows:
@@ -191,7 +192,7 @@ def run_detection(
                 jobs.append(
                     HouseholdJob(
                         household_id=household_id,
-                        timezone=household.timezone,
+                        timezone=households[household_id],
                         state=states.get(household_id),
                         readings=rows,
                         tv_events=tv_events.get(household_id, []),
@@ -214,7 +215,7 @@ def run_detection(
     for results in scoring.score_chunks(chunks):
         with Session(engine, expire_on_commit=False) as session:
             for result in results:
-                _write(session, households[result.household_id], result, now, report, hooks)
+                _write(session, result, now, report, hooks)
             saved = [
                 {
                     "household_id": r.household_id,
@@ -234,8 +235,10 @@ def run_detection(
     return report
 
 
-def _write(session, household, result, now, report, hooks) -> None:  # noqa: ANN001
+def _write(session, result, now, report, hooks) -> None:  # noqa: ANN001
     """One household's findings and incident changes, in the order scoring produced them."""
+    needed = result.incident_actions or result.last_activity is not None
+    household = session.get(Household, result.household_id) if needed else None
     for columns in result.findings:
         finding = Finding(**columns, fired_at=now)
         session.add(finding)

@@ -59,8 +59,9 @@ from watch.slots import SLOT, TvState, build_slots
 
 log = logging.getLogger(__name__)
 
-#: Rows added at a time when a block is full.
-_GROWTH = 1024
+#: Households per block: a block's arrays are allocated once (about 38 MB), so memory grows
+#: by blocks without copying what is held, and a run's copies stay this size.
+BLOCK_ROWS = 4096
 
 
 def _epoch(when: datetime) -> float:
@@ -96,51 +97,46 @@ def _put(state: QuietStretchState, rows: np.ndarray, part: QuietStretchState) ->
         getattr(owner, name)[rows] = getattr(source, name)
 
 
-def _grown(state: QuietStretchState, extra: QuietStretchState) -> QuietStretchState:
-    evidence = BatchState(
-        **{k: np.concatenate([v, vars(extra.evidence)[k]]) for k, v in vars(state.evidence).items()}
-    )
-    others = {
-        f.name: np.concatenate([getattr(state, f.name), getattr(extra, f.name)])
-        for f in fields(state)
-        if f.name != "evidence"
-    }
-    return QuietStretchState(evidence, **others)
-
-
-# -- one block per set of detector parameters ---------------------------------------------------
+# -- blocks of households that share their detector parameters ---------------------------------
 
 
 @dataclass
 class _Block:
-    """The resident households whose detectors share one set of parameters (and time zone)."""
+    """Up to ``BLOCK_ROWS`` resident households whose detectors share one set of parameters (and
+    time zone): their ``QuietStretchState`` rows and what the application keeps beside them."""
 
     inactivity: tuple  # ``detector_parameters`` of their QuietStretchDetector
     outage: tuple  # and of their DataOutage
     state: QuietStretchState
-    ids: list[str | None] = field(default_factory=list)
-    cursor: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scored until (epoch s)
-    base: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the database's cursor
-    flushed: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last written (epoch s)
-    last_data: np.ndarray = field(default_factory=lambda: np.zeros(0))  # DataOutage's; NaN none
+    ids: list[str | None]
+    cursor: np.ndarray  # scored until (epoch s)
+    base: np.ndarray  # the cursor of the database's checkpoint
+    flushed: np.ndarray  # when last written (epoch s)
+    last_data: np.ndarray  # DataOutage's ``_last_data`` (epoch s; NaN: none)
+    free: list[int]
     fed: dict[int, list[int]] = field(default_factory=dict)  # outcomes fed back, by row
-    free: list[int] = field(default_factory=list)
 
     @classmethod
     def new(cls, inactivity: tuple, outage: tuple) -> _Block:
+        rows = BLOCK_ROWS
         per_bin = dict(inactivity)["history_per_bin"]
-        return cls(inactivity, outage, QuietStretchState.fresh(0, per_bin))
+        return cls(
+            inactivity,
+            outage,
+            QuietStretchState.fresh(rows, per_bin),
+            ids=[None] * rows,
+            cursor=np.full(rows, np.nan),
+            base=np.full(rows, np.nan),
+            flushed=np.full(rows, np.nan),
+            last_data=np.full(rows, np.nan),
+            free=list(range(rows - 1, -1, -1)),
+        )
 
     def allocate(self, count: int) -> np.ndarray:
-        while len(self.free) < count:
-            start, extra = len(self.ids), max(_GROWTH, len(self.ids) // 4)
-            per_bin = self.state.steps.shape[2]
-            self.state = _grown(self.state, QuietStretchState.fresh(extra, per_bin))
-            self.ids.extend([None] * extra)
-            for name in ("cursor", "base", "flushed", "last_data"):
-                setattr(self, name, np.concatenate([getattr(self, name), np.full(extra, np.nan)]))
-            self.free.extend(range(start + extra - 1, start - 1, -1))
-        return np.array([self.free.pop() for _ in range(count)], dtype=np.int64)
+        """Up to ``count`` free rows."""
+        return np.array(
+            [self.free.pop() for _ in range(min(count, len(self.free)))], dtype=np.int64
+        )
 
     def release(self, row: int) -> None:
         self.ids[row] = None
@@ -187,7 +183,7 @@ class ResidentStates:
 
     def __init__(self, *, flush_every: timedelta = timedelta(hours=6)) -> None:
         self.flush_every = flush_every
-        self._blocks: dict[tuple, _Block] = {}
+        self._blocks: dict[tuple, list[_Block]] = defaultdict(list)
         self._where: dict[str, tuple[_Block, int]] = {}
 
     def __len__(self) -> int:
@@ -336,20 +332,35 @@ class ResidentStates:
                 arrays = QuietStretchState.from_detectors([s.inactivity for _, s, _ in members])
             except ValueError:  # a history the batch path cannot hold: stays in the database
                 continue
-            block = self._blocks.get(key) or self._blocks.setdefault(key, _Block.new(*key))
-            rows = block.allocate(len(members))
-            _put(block.state, rows, arrays)
-            for row, (household_id, state, cursor) in zip(rows, members, strict=True):
-                block.ids[row] = household_id
-                block.cursor[row] = block.base[row] = _epoch(cursor)
-                block.flushed[row] = _epoch(now)
-                last = getattr(state.outage, "_last_data", None)
-                block.last_data[row] = np.nan if last is None else _epoch(last)
-                if state.outcomes_fed:
-                    block.fed[int(row)] = list(state.outcomes_fed)
-                self._where[household_id] = (block, int(row))
+            blocks = self._blocks[key]
+            placed = 0
+            while placed < len(members):
+                block = next((b for b in blocks if b.free), None)
+                if block is None:
+                    block = _Block.new(*key)
+                    blocks.append(block)
+                rows = block.allocate(len(members) - placed)
+                _put(block.state, rows, _take(arrays, np.arange(placed, placed + len(rows))))
+                for row, (household_id, state, cursor) in zip(
+                    rows, members[placed : placed + len(rows)], strict=True
+                ):
+                    block.ids[row] = household_id
+                    block.cursor[row] = block.base[row] = _epoch(cursor)
+                    block.flushed[row] = _epoch(now) - self._stagger(len(self._where))
+                    last = getattr(state.outage, "_last_data", None)
+                    block.last_data[row] = np.nan if last is None else _epoch(last)
+                    if state.outcomes_fed:
+                        block.fed[int(row)] = list(state.outcomes_fed)
+                    self._where[household_id] = (block, int(row))
+                placed += len(rows)
             admitted += len(members)
         return admitted
+
+    def _stagger(self, number: int) -> float:
+        """How long before now the ``number``-th household admitted counts as last written, so
+        that households admitted together (all of them, on the first run) are written a twelfth
+        at a time over ``flush_every`` rather than all in one run."""
+        return (number % 12) / 12 * self.flush_every.total_seconds()
 
     # -- writing to the database ----------------------------------------------------------------
 
@@ -358,7 +369,7 @@ class ResidentStates:
         ago (``everything``: all scored past it, as on shutdown); how many were written."""
         due_before = _epoch(now - self.flush_every)
         written = 0
-        for block in self._blocks.values():
+        for block in (b for blocks in self._blocks.values() for b in blocks):
             ahead = np.array([i is not None for i in block.ids]) & (block.cursor != block.base)
             if not everything:
                 ahead &= block.flushed <= due_before

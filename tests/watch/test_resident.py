@@ -23,6 +23,7 @@ from tests.watch.test_batch_scoring import (
 )
 from watch.app import App
 from watch.household_state import CHECKPOINT_NAME
+from watch import resident
 from watch.resident import ResidentStates
 
 TWIN = pytest.mark.parametrize(
@@ -90,7 +91,9 @@ def test_a_crash_between_flushes_loses_nothing_and_repeats_nothing(
     twin_databases,
     town,  # noqa: F811
     reference,
+    monkeypatch,
 ):
+    monkeypatch.setattr(resident, "BLOCK_ROWS", 3)  # households spread over several blocks
     app = town_app(twin_databases[0], town, vectorised=True)
     scheduler = Scheduler(app, flush_every=timedelta(hours=3), crash_at=(9, 10, 21))
     runs = scenario(app, scheduler.detect, scheduler.states)
@@ -150,7 +153,7 @@ def test_flushing_every_run_keeps_the_database_current(twin_databases, town, ref
 @TWIN
 def test_a_flush_never_overwrites_a_checkpoint_another_process_moved(twin_databases, town):  # noqa: F811
     app = town_app(twin_databases[0], town, vectorised=True)
-    store = ResidentStates()
+    store = ResidentStates(flush_every=timedelta(days=1))  # nothing falls due by itself here
     app.clock.set((START + pd.Timedelta(days=13, hours=12)).to_pydatetime())
     app.detect(resident=store)  # onboarding: every state written, the quiet ones kept
     app.clock.set((START + pd.Timedelta(days=13, hours=16)).to_pydatetime())
