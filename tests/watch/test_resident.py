@@ -21,9 +21,9 @@ from tests.watch.test_batch_scoring import (
     town,  # noqa: F401 (the fixture)
     town_app,
 )
+from watch import resident
 from watch.app import App
 from watch.household_state import CHECKPOINT_NAME
-from watch import resident
 from watch.resident import ResidentStates
 
 TWIN = pytest.mark.parametrize(
