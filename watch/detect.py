@@ -24,6 +24,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
+from sqlalchemy import String, any_, literal
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -357,11 +359,12 @@ def _all_cursors(session: Session, households: dict) -> dict[str, datetime | Non
 def _load_states(engine: Engine, ids: list[str]) -> dict[str, bytes]:
     """The saved states of ``ids``."""
     states: dict[str, bytes] = {}
+    dialect = engine.dialect.name
     with Session(engine) as session:
         for part in batched(ids, 500):
             query = select(DetectorCheckpoint.household_id, DetectorCheckpoint.state).where(
                 DetectorCheckpoint.detector == CHECKPOINT_NAME,
-                col(DetectorCheckpoint.household_id).in_(part),
+                _one_of(DetectorCheckpoint.household_id, part, dialect),
             )
             states.update(session.exec(query).all())
     return states
@@ -376,15 +379,16 @@ def _load_new_data(engine: Engine, cursors: dict, now: datetime):
     """
     readings: dict[str, list] = defaultdict(list)
     tv_events: dict[str, list] = defaultdict(list)
+    dialect = engine.dialect.name
     with Session(engine) as session:
         for ids in batched(sorted(cursors), 500):
             known = [cursors[i] for i in ids if cursors[i] is not None]
             oldest = min(known) if len(known) == len(ids) else None
             query = select(
                 Reading.household_id, Reading.interval_end, Reading.kwh, Reading.interval_minutes
-            ).where(col(Reading.household_id).in_(ids), Reading.interval_end <= now)
+            ).where(_one_of(Reading.household_id, ids, dialect), Reading.interval_end <= now)
             tv_query = select(TvEvent.household_id, TvEvent.at, TvEvent.event).where(
-                col(TvEvent.household_id).in_(ids), TvEvent.at <= now
+                _one_of(TvEvent.household_id, ids, dialect), TvEvent.at <= now
             )
             if oldest is not None:
                 query = query.where(Reading.interval_end > oldest)
@@ -401,6 +405,15 @@ def _load_new_data(engine: Engine, cursors: dict, now: datetime):
             ):
                 tv_events[household_id].append((at, event))
     return readings, tv_events
+
+
+def _one_of(column, ids: list[str], dialect: str):  # noqa: ANN001, ANN202
+    """``column IN ids``; on PostgreSQL as ``= ANY(array)``: one parameter, so the statement is
+    the same text every time (an ``IN`` of 500 literals was compiled and parsed anew for each
+    batch: 2 of the 3.4 s a 30,000-household tick spent reading)."""
+    if dialect == "postgresql":
+        return column == any_(literal(ids, type_=postgresql.ARRAY(String)))
+    return col(column).in_(ids)
 
 
 def _score(

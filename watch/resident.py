@@ -142,6 +142,9 @@ class _Block:
         self.ids[row] = None
         self.fed.pop(row, None)
         self.free.append(row)
+        # A free row rides along when a whole block is scored: it must not hold a stale slot
+        # clock, which the batch path would refuse.
+        self.state.next_end[row] = np.nan
 
     def rebuild(self, rows: np.ndarray) -> list[HouseholdState]:
         """The ``HouseholdState`` of each row, as the one-at-a-time path would have saved it."""
@@ -262,11 +265,17 @@ class ResidentStates:
         block = self._where[members[0]][0]
         rows = np.array([self._where[h][1] for h in members], dtype=np.int64)
         slots = round((until - after) / SLOT)
-        kwh = np.full((len(members), slots), np.nan)
+        # On a tick, a group is usually every household of its block: then the block's arrays
+        # go through the batch path as they are (free rows too, as missing data) and the
+        # result replaces them, instead of copying the rows out and back.
+        whole = len(rows) == len(block.ids) - len(block.free)
+        lines = rows if whole else np.arange(len(members))  # each member's row in the matrices
+        height = len(block.ids) if whole else len(members)
+        kwh = np.full((height, slots), np.nan)
         operations = np.zeros(kwh.shape, dtype=np.int64)
         on_minutes = np.zeros(kwh.shape)
         left_on = np.zeros(len(members), dtype=bool)  # the set still on: state we cannot hold
-        for line, household_id in enumerate(members):
+        for number, (line, household_id) in enumerate(zip(lines, members, strict=True)):
             events = tv_events.get(household_id)
             if not events:
                 fill_kwh(kwh[line], readings.get(household_id, []), after)
@@ -282,26 +291,32 @@ class ResidentStates:
             kwh[line] = [np.nan if x.kwh is None else x.kwh for x in intervals]
             operations[line] = [x.tv_operations for x in intervals]
             on_minutes[line] = [x.tv_on_minutes for x in intervals]
-            left_on[line] = tv.on_since is not None
-        before = _take(block.state, rows)
+            left_on[number] = tv.on_since is not None
+        before = block.state if whole else _take(block.state, rows)
         model = QuietStretchBatch.like(QuietStretchDetector(**dict(block.inactivity)))
         scores, after_run = model.run(kwh, operations, on_minutes, before, first_end=after + SLOT)
         known = [None if np.isnan(block.last_data[r]) else _when(block.last_data[r]) for r in rows]
-        outage_scores, last_data = outage_scores_of(known, kwh, operations, on_minutes, after)
+        outage_scores, last_data = outage_scores_of(
+            known, kwh[lines], operations[lines], on_minutes[lines], after
+        )
         quiet = (
-            (scores.max(axis=1) < model.watch_threshold)
+            (scores[lines].max(axis=1) < model.watch_threshold)
             & (outage_scores.max(axis=1) < dict(block.outage)["watch_threshold"])
             & ~left_on
         )
+        for number in np.flatnonzero(~quiet):
+            # Handed back with the state from before the run, still in the block.
+            handed[members[number]] = self._hand_back(members[number])
         kept = np.flatnonzero(quiet)
-        _put(block.state, rows[kept], _take(after_run, kept))
+        if whole:
+            block.state = after_run  # rows just handed back are free: nothing reads them
+            block.state.next_end[block.free] = np.nan  # as ``release`` leaves a free row
+        else:
+            _put(block.state, rows[kept], _take(after_run, kept))
         block.cursor[rows[kept]] = _epoch(until)
         block.last_data[rows[kept]] = [_epoch(last_data[i]) for i in kept]
         report.households_scored += len(kept)
         report.slots_scored += len(kept) * slots
-        for line in np.flatnonzero(~quiet):
-            # Its pre-run state is still in the block: only the quiet rows were written.
-            handed[members[line]] = self._hand_back(members[line])
 
     def _hand_back(self, household_id: str) -> tuple[datetime, bytes]:
         block, row = self._where[household_id]
