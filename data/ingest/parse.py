@@ -21,12 +21,23 @@ class Reasons:
     def __init__(self, initial: list[str | None]) -> None:
         self.values = np.array(initial, dtype=object)
 
+    @classmethod
+    def all_good(cls, size: int) -> Reasons:
+        reasons = cls([])
+        reasons.values = np.full(size, None, dtype=object)
+        return reasons
+
     @property
     def ok(self) -> np.ndarray:
         return pd.isna(self.values)
 
     def flag(self, mask: np.ndarray | pd.Series, reason: str) -> None:
         self.values[np.asarray(mask, dtype=bool) & self.ok] = reason
+
+    def flag_rows(self, row_reasons: np.ndarray) -> None:
+        """Give each still-good row its reason from ``row_reasons`` (``None``: no reason)."""
+        flagged = ~pd.isna(row_reasons) & self.ok
+        self.values[flagged] = row_reasons[flagged]
 
     def flag_each(
         self, mask: np.ndarray | pd.Series, values: pd.Series, describe: Callable[[str], str]

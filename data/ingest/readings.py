@@ -6,8 +6,9 @@ household's interval is inferred from all its rows. The second merges the rows i
 in chunks, each in one transaction that records corrections (stored kwh differs) and writes
 the new and changed rows (``data.ingest.reading_merge``: by upsert on SQLite, on PostgreSQL by
 splitting new keys from stored ones, which lets new rows go in without a per-row conflict
-check). A run killed part-way leaves whole chunks behind; running the file again finishes the
-rest and finds the written chunks unchanged, so no correction is ever recorded twice.
+check; a chunk with nothing stored goes into ``reading`` by one COPY, ``reading_copy``). A run
+killed part-way leaves whole chunks behind; running the file again finishes the rest and finds
+the written chunks unchanged, so no correction is ever recorded twice.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from data.ingest.keys import KnownHouseholds, find_duplicates
-from data.ingest.parse import (
-    Reasons,
-    flag_future,
-    flag_unknown_households,
-    parse_numbers,
-    parse_timestamps,
-)
+from data.ingest.reading_checks import check_columns, check_text_rows
+from data.ingest.reading_copy import copy_if_all_new
 from data.ingest.reading_merge import ChunkCounts, merge_by_split, merge_by_upsert
 from data.ingest.report import IngestReport
 from data.ingest.run import IngestRun, as_utc, ingest_run
-from data.ingest.source import DEFAULT_CHUNK_ROWS, Source, open_source, require_columns
+from data.ingest.source import (
+    DEFAULT_CHUNK_ROWS,
+    ColumnChunk,
+    Source,
+    open_source,
+    require_columns,
+)
 from data.ingest.zones import zone_or_none
 from data.partitions import (
     DEFAULT_PARTITION,
@@ -90,6 +92,9 @@ def ingest_readings(
         require_columns(source, ("household_id", "timestamp", "kwh"))
         known = KnownHouseholds.load(engine)
         rows = _read_good_rows(run, source, known, zone, now)
+        # In key order, a key's rows in file order: duplicate keys become neighbours, and the
+        # interval inference and the merge need key order too.
+        rows = rows.sort_values(["code", "end", "line"], ignore_index=True)
         rows = _drop_in_file_duplicates(run, source, known, rows)
         minutes = _interval_minutes(engine, known, rows)
         _merge(run, known, rows, minutes, now, chunk_rows)
@@ -132,23 +137,20 @@ def _read_good_rows(
     now: datetime,
 ) -> pd.DataFrame:
     parts = []
-    for chunk in source.chunks():
+    # Columns where the file allows (each distinct value checked once), else text row by row.
+    for chunk in source.column_chunks():
         run.report.rows_read += len(chunk)
-        frame = chunk.frame
-        reasons = Reasons(chunk.shape_problems)
-        codes = known.codes(frame["household_id"])
-        flag_unknown_households(frame["household_id"], codes, reasons)
-        ends = parse_timestamps(frame["timestamp"], zone, reasons)
-        kwh = parse_numbers(frame["kwh"], "kwh", reasons)
-        reasons.flag_each(kwh < 0, frame["kwh"], lambda value: f"negative energy: kwh {value}")
-        flag_future(ends, now, reasons, "interval end")
-        good = run.quarantine_chunk(chunk, reasons)
+        if isinstance(chunk, ColumnChunk):
+            checked = check_columns(chunk, known, zone, now)
+        else:
+            checked = check_text_rows(chunk, known, zone, now)
+        good = run.quarantine_chunk(chunk, checked.reasons)
         parts.append(
             pd.DataFrame(
                 {
-                    "code": codes[good].astype(np.int32),
-                    "end": ends[good],
-                    "kwh": kwh[good],
+                    "code": checked.codes[good].astype(np.int32),
+                    "end": checked.ends[good],
+                    "kwh": checked.kwh[good],
                     "line": chunk.line_numbers[good],
                 }
             )
@@ -171,6 +173,10 @@ def _drop_in_file_duplicates(
     known: KnownHouseholds,
     rows: pd.DataFrame,
 ) -> pd.DataFrame:
+    """``rows`` in key order, each key's rows in file order (as ``find_duplicates`` needs)."""
+    codes, ends = rows["code"].to_numpy(), rows["end"].to_numpy()
+    if not ((codes[1:] == codes[:-1]) & (ends[1:] == ends[:-1])).any():
+        return rows  # the common case, no key twice, found without hashing every row
     duplicates = find_duplicates(rows, ["code", "end"], ["kwh"])
     run.report.rows_unchanged += len(duplicates.repeats)
     if len(duplicates.conflicting):
@@ -197,9 +203,8 @@ def _interval_minutes(engine: Engine, known: KnownHouseholds, rows: pd.DataFrame
     household stands, else the 30-minute default.
     """
     minutes = np.full(len(known.ids), DEFAULT_INTERVAL_MINUTES, dtype=np.int64)
-    ordered = rows.sort_values(["code", "end"])
-    codes = ordered["code"].to_numpy()
-    ends = ordered["end"].to_numpy()
+    codes = rows["code"].to_numpy()  # rows are in key order
+    ends = rows["end"].to_numpy()
     same = codes[1:] == codes[:-1]
     gaps = pd.DataFrame(
         {"code": codes[1:][same], "gap": (ends[1:] - ends[:-1])[same] / np.timedelta64(1, "m")}
@@ -267,9 +272,8 @@ def _merge(
     now: datetime,
     chunk_rows: int,
 ) -> None:
-    ordered = rows.sort_values(["code", "end"])
-    for start in range(0, len(ordered), chunk_rows):
-        part = ordered.iloc[start : start + chunk_rows]
+    for start in range(0, len(rows), chunk_rows):  # rows are in key order
+        part = rows.iloc[start : start + chunk_rows]
         codes = part["code"].to_numpy()
         values = {
             "household_id": known.id_array(codes),
@@ -287,7 +291,9 @@ def _merge_chunk(run: IngestRun, values: dict[str, np.ndarray], now: datetime) -
     if run.engine.dialect.name == "postgresql":
         try:
             with run.engine.begin() as connection:
-                counts = merge_by_split(connection, values, ingest_id, now)
+                counts = copy_if_all_new(connection, values, now)
+                if counts is None:
+                    counts = merge_by_split(connection, values, ingest_id, now)
         except IntegrityError:
             # Another writer stored one of these keys after our probe: the upsert settles it.
             counts = None
