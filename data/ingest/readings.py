@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, text
+from sqlalchemy import String, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -237,19 +238,26 @@ def _stored_intervals(
     nothing stored since then are asked again without the bound.
     """
     found: dict[str, int] = {}
+    # PostgreSQL takes the batch as one array parameter: the statement's text stays the same,
+    # where an expanded IN of 500 literals was compiled and parsed anew for every batch.
+    postgres = engine.dialect.name == "postgresql"
     latest = (
         "SELECT h.id, (SELECT r.interval_minutes FROM reading r WHERE r.household_id = h.id "
-        "{since}ORDER BY r.interval_end DESC LIMIT 1) FROM household h WHERE h.id IN :ids"
+        "{since}ORDER BY r.interval_end DESC LIMIT 1) FROM household h WHERE "
+        + ("h.id = ANY(:ids)" if postgres else "h.id IN :ids")
+    )
+    ids_param = (
+        bindparam("ids", type_=ARRAY(String)) if postgres else bindparam("ids", expanding=True)
     )
     ids = household_ids.tolist()
     if earliest is not None:
         recent = text(latest.format(since="AND r.interval_end > :since ")).bindparams(
-            bindparam("ids", expanding=True), bindparam("since", type_=UTCDateTime())
+            ids_param, bindparam("since", type_=UTCDateTime())
         )
         since = (earliest - pd.Timedelta(days=7)).to_pydatetime()
         found = _latest_intervals(engine, recent, ids, {"since": since})
         ids = [household_id for household_id in ids if household_id not in found]
-    anytime = text(latest.format(since="")).bindparams(bindparam("ids", expanding=True))
+    anytime = text(latest.format(since="")).bindparams(ids_param)
     found.update(_latest_intervals(engine, anytime, ids, {}))
     return found
 
