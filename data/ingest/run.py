@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from data.ingest.parse import Reasons
 from data.ingest.report import REPORTED_LINES, IngestError, IngestReport, QuarantinedLine
-from data.ingest.source import Chunk
+from data.ingest.source import Chunk, ColumnChunk
 from data.tables import Ingest, QuarantinedRow
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class IngestRun:
         for number, reason in list(zip(line_numbers, reasons, strict=True))[: max(room, 0)]:
             self.report.quarantined.append(QuarantinedLine(number, reason))
 
-    def quarantine_chunk(self, chunk: Chunk, reasons: Reasons) -> np.ndarray:
+    def quarantine_chunk(self, chunk: Chunk | ColumnChunk, reasons: Reasons) -> np.ndarray:
         """Quarantine the chunk's rows that have a reason; return the mask of good rows."""
         good = reasons.ok
         bad = np.flatnonzero(~good)
