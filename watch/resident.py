@@ -5,7 +5,10 @@ restores it, scores, pickles it and writes it back: at 100,000 households that r
 most of a 30-minute tick. ``areawatch run`` is one long-lived process (it holds the scheduler
 lease), so it keeps the state of the quiet households as rows of column arrays
 (``QuietStretchState``, the detectors' batch form), scores each run's new slots in place through
-the batch path, and writes them to the database only every ``flush_every`` (and when it stops).
+the batch path, and writes a household's state to the database only once it has scored
+``flush_every`` of data past its checkpoint (and when it stops). The measure is data time, not
+the clock: it bounds what a crash costs (at most that much re-scoring per household), and a
+backfill scored in one run is written at once.
 
 **Why this stays consistent with only the database as the store of record.** A household is
 *resident* only while it has nothing to report: no open episode or incident, no silence, no
@@ -111,7 +114,7 @@ class _Block:
     ids: list[str | None]
     cursor: np.ndarray  # scored until (epoch s)
     base: np.ndarray  # the cursor of the database's checkpoint
-    flushed: np.ndarray  # when last written (epoch s)
+    flush_at: np.ndarray  # the cursor at which the row is written next (epoch s)
     last_data: np.ndarray  # DataOutage's ``_last_data`` (epoch s; NaN: none)
     free: list[int]
     fed: dict[int, list[int]] = field(default_factory=dict)  # outcomes fed back, by row
@@ -127,7 +130,7 @@ class _Block:
             ids=[None] * rows,
             cursor=np.full(rows, np.nan),
             base=np.full(rows, np.nan),
-            flushed=np.full(rows, np.nan),
+            flush_at=np.full(rows, np.nan),
             last_data=np.full(rows, np.nan),
             free=list(range(rows - 1, -1, -1)),
         )
@@ -361,7 +364,9 @@ class ResidentStates:
                 ):
                     block.ids[row] = household_id
                     block.cursor[row] = block.base[row] = _epoch(cursor)
-                    block.flushed[row] = _epoch(now) - self._stagger(len(self._where))
+                    block.flush_at[row] = (
+                        block.cursor[row] + self._every - self._stagger(len(self._where))
+                    )
                     last = getattr(state.outage, "_last_data", None)
                     block.last_data[row] = np.nan if last is None else _epoch(last)
                     if state.outcomes_fed:
@@ -371,23 +376,27 @@ class ResidentStates:
             admitted += len(members)
         return admitted
 
+    @property
+    def _every(self) -> float:
+        return self.flush_every.total_seconds()
+
     def _stagger(self, number: int) -> float:
-        """How long before now the ``number``-th household admitted counts as last written, so
-        that households admitted together (all of them, on the first run) are written a twelfth
-        at a time over ``flush_every`` rather than all in one run."""
-        return (number % 12) / 12 * self.flush_every.total_seconds()
+        """How much sooner than ``flush_every`` the ``number``-th household admitted is first
+        written, so that households admitted together (all of them, on the first run) are
+        written a twelfth at a time rather than all in one run."""
+        return (number % 12) / 12 * self._every
 
     # -- writing to the database ----------------------------------------------------------------
 
     def flush(self, engine: Engine, now: datetime, *, everything: bool = False) -> int:
-        """Write the households scored past their checkpoint and last written ``flush_every``
-        ago (``everything``: all scored past it, as on shutdown); how many were written."""
-        due_before = _epoch(now - self.flush_every)
+        """Write the households that have scored ``flush_every`` of data past their checkpoint
+        (``everything``: all scored past it, as on shutdown); how many were written. ``now`` is
+        only the rows' ``updated_at``."""
         written = 0
         for block in (b for blocks in self._blocks.values() for b in blocks):
             ahead = np.array([i is not None for i in block.ids]) & (block.cursor != block.base)
             if not everything:
-                ahead &= block.flushed <= due_before
+                ahead &= block.cursor >= block.flush_at
             for part in batched(np.flatnonzero(ahead).tolist(), 500):
                 rows = np.array(part, dtype=np.int64)
                 written += self._write(engine, block, rows, now)
@@ -439,6 +448,6 @@ class ResidentStates:
                 self._drop(household_id)
                 continue
             block.base[row] = block.cursor[row]
-            block.flushed[row] = _epoch(now)
+            block.flush_at[row] = block.cursor[row] + self._every
             written += 1
         return written

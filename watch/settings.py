@@ -32,8 +32,9 @@ class DetectionSettings:
     # (the same results, several times faster); false: every household one interval at a time.
     vectorised: bool = True
     # ``areawatch run`` keeps the quiet households' detector state in memory between runs and
-    # writes it to the database this often (and when it stops); 0: read and write every
-    # household's state on every run, as ``areawatch detect`` does.
+    # writes a household's to the database once it has scored this many minutes of data past
+    # its checkpoint (and when it stops); 0: read and write every household's state on every
+    # run, as ``areawatch detect`` does.
     resident_flush_minutes: int = 360
 
 

@@ -299,7 +299,11 @@ def test_killed_mid_pull_it_loads_every_reading_once_and_sends_every_due_step_on
             f'url = "{api.base_url}/events"\ntoken_env = "{METER_TOKEN_ENV}"\n'
             "page_size = 50\nevery_minutes = 0.01\nstale_after_minutes = 180\n"
             f'[twilio]\nbase_url = "{twilio.base_url}"\n'
-            "[scheduler]\nescalate_seconds = 0.5\nheartbeat_seconds = 0.5\n",
+            "[scheduler]\nescalate_seconds = 0.5\nheartbeat_seconds = 0.5\n"
+            # The state held in memory is written once a minute of data past the checkpoint,
+            # that is after every run here, so the checkpoint's cursor (what ``settled`` waits
+            # for) follows each run; the kill below also throws away held state.
+            "[detection]\nresident_flush_minutes = 1\n",
             encoding="utf-8",
         )
         environment = {
