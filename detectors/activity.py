@@ -33,12 +33,15 @@ class ActivityEvidence:
       doing (nights, empty and idle hours), so this is how much the line moves on its own,
       whether the fridge hums steadily or cycles.
 
-    An interval is evidence when its change from the previous observed reading exceeds
-    ``noise_factor`` times ``noise`` and at least ``min_step_kwh``, or when it carries a TV
-    operation; a fall in usage as the TV goes off, with no key pressed and after at least
-    ``tv_auto_off_minutes`` on without one, is the set's own timer and does not count.
-    ``score_one`` is the change in units of noise. Score before you learn: the
-    score of ``x`` compares it with the readings seen before ``x``.
+    An interval is evidence when it carries a TV operation, or when its change from the previous
+    observed reading exceeds ``noise_factor`` times ``noise`` and at least ``min_step_kwh`` and
+    one of the two readings is raised above the standby level (``baseline`` plus that margin, as
+    ``is_raised`` judges it): a change within the standby band is the fridge's, not a person's.
+    A fall in usage as the TV goes off, with no key pressed and after at least
+    ``tv_auto_off_minutes`` on without one, is the set's own timer and does not count: neither in
+    the interval it goes off nor in the next counted one, whose fall is the rest of the set's
+    share of the interval before. ``score_one`` is the change in units of noise. Score before
+    you learn: the score of ``x`` compares it with the readings seen before ``x``.
 
     Parameters
     ----------
@@ -58,9 +61,11 @@ class ActivityEvidence:
 
     Notes
     -----
-    Known limits: appliances that cycle on their own (storage heaters, a washing machine's
-    programme, an oven on a timer) look like a person; a person who sits still with nothing
-    switched on or off for hours looks like nobody. TV operations cover much of the second case.
+    Known limits: appliances that cycle on their own above the standby band (storage heaters, a
+    washing machine's programme, an oven on a timer) look like a person; a person whose only
+    action stays within the standby band (a small light switched on from the floor) does not,
+    and neither does a person who sits still with nothing switched on or off for hours. TV
+    operations cover much of the second case.
 
     Examples
     --------
@@ -74,12 +79,17 @@ class ActivityEvidence:
     >>> evidence.is_evidence(Interval(start + timedelta(hours=24), 0.052))  # fridge
     False
 
-    A set left on for four hours with no key pressed, then switching itself off:
+    A set left on for four hours with no key pressed, then switching itself off a quarter of
+    an hour into an interval; the next reading falls by the rest of the set's share:
 
     >>> t = start + timedelta(hours=24)
     >>> for i in range(8):
-    ...     evidence.learn_one(Interval(t + timedelta(minutes=30 * i), 0.11, tv_on_minutes=30))
-    >>> evidence.is_evidence(Interval(t + timedelta(hours=4), 0.05, tv_on_minutes=10))
+    ...     evidence.learn_one(Interval(t + timedelta(minutes=30 * i), 0.17, tv_on_minutes=30))
+    >>> went_off = Interval(t + timedelta(hours=4), 0.13, tv_on_minutes=15)
+    >>> evidence.is_evidence(went_off)
+    False
+    >>> evidence.learn_one(went_off)
+    >>> evidence.is_evidence(Interval(t + timedelta(hours=4, minutes=30), 0.05))
     False
     """
 
@@ -108,6 +118,11 @@ class ActivityEvidence:
     def learn_one(self, x: Interval) -> None:
         """Remember ``x``'s reading (missing readings are skipped, not read as zero)."""
         readings = self._state()
+        # A slot's reading averages over it, so a set that switches itself off part-way through
+        # ``x`` still lowers the next reading by its share of ``x``: remember that it did, until
+        # the next interval with a reading or a key (a missing reading does not use it up).
+        if x.kwh is not None or x.tv_operations > 0:
+            self._tv_went_off_itself = x.tv_on_minutes > 0 and self._went_off_during(x)
         # The TV: on through the end of ``x``, and for how long without a key pressed.
         unattended = 0.0 if x.tv_operations > 0 else self._tv_unattended() + x.tv_on_minutes
         on_at_end = x.tv_on_minutes >= x.minutes - _EPSILON_MINUTES
@@ -173,10 +188,32 @@ class ActivityEvidence:
         step = abs(signed)
         if not (step >= self.min_step_kwh and step > self.noise_factor * self.noise):
             return False
-        return not (signed < 0 and self.tv_switched_itself_off(x))
+        if signed < 0 and self.tv_switched_itself_off(x):
+            return False
+        return not self.within_standby(x)
+
+    def within_standby(self, x: Interval) -> bool:
+        """Whether ``x`` and the reading before it both lie at the standby level (neither raised
+        above the floor, as ``is_raised`` judges it): a change between them is the standby's
+        own variation (a fridge or freezer cycling), not a person, who lifts the load above it.
+        """
+        if x.kwh is None or self._last_kwh is None or len(self._state()) < _MIN_READINGS:
+            return False
+        level = self._standby_level()
+        return float(x.kwh) <= level and self._last_kwh <= level
+
+    def _standby_level(self) -> float:
+        baseline, noise = self._baseline_and_noise()
+        return baseline + max(self.min_step_kwh, self.noise_factor * noise)
 
     def tv_switched_itself_off(self, x: Interval) -> bool:
-        """The TV, on without a key pressed for ``tv_auto_off_minutes``, went off during ``x``."""
+        """The TV, on without a key pressed for ``tv_auto_off_minutes``, went off during ``x``
+        or during the counted interval before it (whose reading still held part of its load)."""
+        if x.tv_operations > 0:
+            return False
+        return self._went_off_during(x) or getattr(self, "_tv_went_off_itself", False)
+
+    def _went_off_during(self, x: Interval) -> bool:
         was_on = getattr(self, "_tv", (0.0, False))[1]
         return (
             was_on
@@ -195,8 +232,7 @@ class ActivityEvidence:
             return True
         if x.kwh is None or len(self._state()) < _MIN_READINGS:
             return False
-        baseline, noise = self._baseline_and_noise()
-        return float(x.kwh) > baseline + max(self.min_step_kwh, self.noise_factor * noise)
+        return float(x.kwh) > self._standby_level()
 
 
 class Stretch(NamedTuple):

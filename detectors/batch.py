@@ -22,11 +22,11 @@ keeps, per home, how many changes lie below its present noise, so most recomputa
 the old value without a pass over the window; the value it settles on is the one ``np.median``
 returns (``_noise_with_hint``).
 
-Known limits: only the noise is computed (the rule needs no baseline), so ``is_raised`` and the
-stuck-load minutes are not reproduced; ``QuietStretchDetector`` has no batch path (its floor
-refreshes also depend on whether the stretch was flagged, and its history changes within the day
-as stretches end). Slots are assumed to be 30 minutes (``window_days * 48`` readings). The state
-holds a week of readings per home in float64: about 2.7 GB for a million homes.
+Known limits: ``is_raised`` and the stuck-load minutes are not reproduced; ``QuietStretchDetector``
+has its own batch path (``detectors.batch_quiet``: its floor refreshes also depend on whether the
+stretch was flagged, and its history changes within the day as stretches end). Slots are
+assumed to be 30 minutes (``window_days * 48`` readings). The state holds a week of readings per
+home in float64: about 2.7 GB for a million homes.
 
 Examples
 --------
@@ -51,6 +51,7 @@ from detectors.activity import _EPSILON_MINUTES, _MIN_READINGS, _REFRESH_EVERY, 
 _SLOTS_PER_DAY = 48
 _NOISE_FLOOR = 1e-3  # as in ActivityEvidence._baseline_and_noise
 _CHUNK = 4_096  # households per pass: small enough that a slot's arrays stay in cache
+_BASELINE_QUANTILE = 0.1  # as in ActivityEvidence._baseline_and_noise
 
 
 @dataclass
@@ -60,9 +61,11 @@ class BatchState:
     ``window`` holds the last ``window_days * 48`` observed readings right-aligned (NaN before the
     first), ``length`` how many of them are real. ``valid`` says whether ``noise`` is the cached
     value (``ActivityEvidence._floor`` is not None); ``counter`` is readings learned since it was
-    computed. ``last_kwh`` is NaN before any reading. ``tv_unattended`` and ``tv_on_at_end`` are
+    computed, and ``baseline`` the standby floor computed with it. ``last_kwh`` is NaN before any
+    reading. ``tv_unattended`` and ``tv_on_at_end`` are
     the TV's minutes on without a key pressed and whether it was on at the end of the last
-    counted slot (to tell its auto-off from a person).
+    counted slot (to tell its auto-off from a person); ``tv_went_off`` whether the set switched
+    itself off part-way through that slot (the next reading still falls by its share).
     """
 
     window: np.ndarray
@@ -71,9 +74,11 @@ class BatchState:
     counter: np.ndarray
     valid: np.ndarray
     noise: np.ndarray
+    baseline: np.ndarray
     quiet_minutes: np.ndarray
     tv_unattended: np.ndarray
     tv_on_at_end: np.ndarray
+    tv_went_off: np.ndarray
 
     @classmethod
     def fresh(cls, households: int, window_days: int = 7) -> BatchState:
@@ -85,9 +90,11 @@ class BatchState:
             counter=np.zeros(households, dtype=np.int64),
             valid=np.zeros(households, dtype=bool),
             noise=np.zeros(households),
+            baseline=np.zeros(households),
             quiet_minutes=np.zeros(households),
             tv_unattended=np.zeros(households),
             tv_on_at_end=np.zeros(households, dtype=bool),
+            tv_went_off=np.zeros(households, dtype=bool),
         )
 
     @classmethod
@@ -106,6 +113,7 @@ class BatchState:
             state.tv_unattended[row], state.tv_on_at_end[row] = getattr(
                 evidence, "_tv", (0.0, False)
             )
+            state.tv_went_off[row] = getattr(evidence, "_tv_went_off_itself", False)
             readings = list(evidence._readings)
             if readings:
                 state.window[row, width - len(readings) :] = readings
@@ -115,7 +123,7 @@ class BatchState:
             state.counter[row] = evidence._learned_since_floor
             if evidence._floor is not None:
                 state.valid[row] = True
-                state.noise[row] = evidence._floor[1]
+                state.baseline[row], state.noise[row] = evidence._floor
         return state
 
     def to_trackers(self, trackers: Sequence[QuietTracker]) -> None:
@@ -138,6 +146,7 @@ class BatchState:
             evidence._last_kwh = None if np.isnan(last) else float(last)
             evidence._learned_since_floor = int(self.counter[row])
             evidence._tv = (float(self.tv_unattended[row]), bool(self.tv_on_at_end[row]))
+            evidence._tv_went_off_itself = bool(self.tv_went_off[row])
             tracker.quiet_minutes = float(self.quiet_minutes[row])
 
     def rows(self, part: slice) -> BatchState:
@@ -277,6 +286,28 @@ def _noise_with_hint(
     return noise, new_below, new_at_or_below, counted
 
 
+def _baseline_of(
+    packed: np.ndarray, rows: np.ndarray, seen: np.ndarray, lengths: np.ndarray, width: int
+) -> np.ndarray:
+    """``ActivityEvidence``'s baseline for ``rows``: the 10% quantile of the window's readings
+    (their minimum below ``_MIN_READINGS``, 0.0 with none). Rows are grouped by window position
+    so each group is a plain column slice."""
+    result = np.zeros(len(rows))
+    key = seen * (width + 1) + lengths
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for group in np.split(order, bounds) if rows.size else ():
+        start, length = int(seen[group[0]]), int(lengths[group[0]])
+        if length == 0:
+            continue
+        block = packed[rows[group], start + width - length : start + width]
+        if length < _MIN_READINGS:
+            result[group] = block.min(axis=1)
+        else:
+            result[group] = np.quantile(block, _BASELINE_QUANTILE, axis=1)
+    return result
+
+
 def _run_chunk(
     kwh: np.ndarray,
     ops: np.ndarray,
@@ -304,9 +335,11 @@ def _run_chunk(
     counter = state.counter.copy()
     valid = state.valid.copy()
     noise = state.noise.copy()
+    baseline = state.baseline.copy()
     quiet = state.quiet_minutes.copy()
     unattended = state.tv_unattended.copy()
     on_at_end = state.tv_on_at_end.copy()
+    went_off = state.tv_went_off.copy()
     seen = np.zeros(households, dtype=np.int64)
     evidence_out = np.zeros((households, slots), dtype=bool)
     quiet_out = np.empty((households, slots))
@@ -338,20 +371,25 @@ def _run_chunk(
                 noise,
                 counts,
             )
+            baseline[refresh] = _baseline_of(packed, refresh, seen[refresh], length[refresh], width)
             valid[refresh] = True
             counter[refresh] = 0
         on_minutes = tv_on[:, t]
-        # The set's own auto-off: a fall in usage as a TV long on without a key goes off.
-        auto_off = (
+        # The set's own auto-off: a fall in usage as a TV long on without a key goes off, or in
+        # the next counted slot after it went off part-way through one.
+        goes_off = (
             on_at_end
             & (on_minutes < slot_minutes - _EPSILON_MINUTES)
             & (unattended + on_minutes >= tv_auto_off_minutes)
-            & here
-            & (x < last)
         )
-        evident = tv | (~tv & here & stepped & (step > noise_factor * noise) & ~auto_off)
+        auto_off = (goes_off | went_off) & here & (x < last)
+        # A change between two readings at the standby level is the standby's own, not a person.
+        level = baseline + np.maximum(min_step_kwh, noise_factor * noise)
+        standby = (length >= _MIN_READINGS) & (x <= level) & (last <= level)
+        evident = tv | (~tv & here & stepped & (step > noise_factor * noise) & ~auto_off & ~standby)
         observed = here | tv
         # learn_one's TV bookkeeping, for every slot the tracker counts.
+        went_off = np.where(observed, ~tv & goes_off & (on_minutes > 0), went_off)
         ends_on = on_minutes >= slot_minutes - _EPSILON_MINUTES
         counted = np.where(tv, 0.0, unattended + on_minutes)
         unattended = np.where(observed, np.where(ends_on, counted, 0.0), unattended)
@@ -382,9 +420,11 @@ def _run_chunk(
         counter=counter,
         valid=valid,
         noise=noise,
+        baseline=baseline,
         quiet_minutes=quiet,
         tv_unattended=unattended,
         tv_on_at_end=on_at_end,
+        tv_went_off=went_off,
     )
     return BatchResult(evidence_out, quiet_out, end)
 

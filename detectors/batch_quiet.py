@@ -76,7 +76,7 @@ from detectors.activity import (
     ActivityEvidence,
     QuietTracker,
 )
-from detectors.batch import _CHUNK, BatchState, _Counts, _noise_of
+from detectors.batch import _CHUNK, BatchState, _baseline_of, _Counts, _noise_of
 from detectors.inactivity import (
     _MIN_SURVIVAL,
     _PRIOR_NIGHT_HOURS,
@@ -91,7 +91,6 @@ _BINS = 48
 #: QuietStretchDetector builds its ActivityEvidence with these defaults (all but two).
 _EVIDENCE = ActivityEvidence()
 _WINDOW_DAYS = _EVIDENCE.window_days
-_BASELINE_QUANTILE = 0.1  # as in ActivityEvidence._baseline_and_noise
 #: Stretch lengths (half-hours) the kernel table covers: 10 days; longer ones are computed.
 _TABLE_STEPS = 480
 
@@ -576,6 +575,7 @@ class QuietStretchBatch:
         quiet = ev.quiet_minutes.copy()
         unattended = ev.tv_unattended.copy()
         on_at_end = ev.tv_on_at_end.copy()
+        went_off = ev.tv_went_off.copy()
         baseline = new.baseline
         seen = np.zeros(households, dtype=np.int64)
         everyone = np.arange(households)
@@ -617,14 +617,18 @@ class QuietStretchBatch:
             stale = np.flatnonzero(asked & ~valid)
             if stale.size:
                 refresh(stale, length)
-            auto_off = (
+            # The set's auto-off: in the slot it goes off, and the next counted one after it
+            # went off part-way through a slot (as ActivityEvidence.tv_switched_itself_off).
+            goes_off = (
                 on_at_end
                 & (on_minutes < _SLOT_MINUTES - _EPSILON_MINUTES)
                 & (unattended + on_minutes >= _EVIDENCE.tv_auto_off_minutes)
-                & here
-                & (x < last)
             )
-            evident = tv | (here & stepped & (step > nf * noise) & ~auto_off)
+            auto_off = (goes_off | went_off) & here & (x < last)
+            # A change between two readings at the standby level is not a person.
+            level = baseline + np.maximum(min_step, nf * noise)
+            standby = full_enough & (x <= level) & (last <= level)
+            evident = tv | (here & stepped & (step > nf * noise) & ~auto_off & ~standby)
             observed = here | tv
 
             # is_raised where it is asked (the floor is current there).
@@ -706,6 +710,7 @@ class QuietStretchBatch:
 
             # ActivityEvidence.learn_one: the TV bookkeeping for every counted slot, the reading
             # (and its change, kept counted for the noise) only where there is one.
+            went_off = np.where(observed, ~tv & goes_off & (on_minutes > 0), went_off)
             ends_on = on_minutes >= _SLOT_MINUTES - _EPSILON_MINUTES
             counted_on = np.where(tv, 0.0, unattended + on_minutes)
             unattended = np.where(observed, np.where(ends_on, counted_on, 0.0), unattended)
@@ -734,9 +739,11 @@ class QuietStretchBatch:
             counter=counter,
             valid=valid,
             noise=noise,
+            baseline=baseline,
             quiet_minutes=quiet,
             tv_unattended=unattended,
             tv_on_at_end=on_at_end,
+            tv_went_off=went_off,
         )
         return scores, new
 
@@ -758,25 +765,3 @@ class QuietStretchBatch:
         new.flagged[rows] = False
         new.vouched[rows] = False
         new.learnable[rows] = True
-
-
-def _baseline_of(
-    packed: np.ndarray, rows: np.ndarray, seen: np.ndarray, lengths: np.ndarray, width: int
-) -> np.ndarray:
-    """``ActivityEvidence``'s baseline for ``rows``: the 10% quantile of the window's readings
-    (their minimum below ``_MIN_READINGS``, 0.0 with none). Rows are grouped by window position
-    so each group is a plain column slice."""
-    result = np.zeros(len(rows))
-    key = seen * (width + 1) + lengths
-    order = np.argsort(key, kind="stable")
-    bounds = np.flatnonzero(np.diff(key[order])) + 1
-    for group in np.split(order, bounds) if rows.size else ():
-        start, length = int(seen[group[0]]), int(lengths[group[0]])
-        if length == 0:
-            continue
-        block = packed[rows[group], start + width - length : start + width]
-        if length < _MIN_READINGS:
-            result[group] = block.min(axis=1)
-        else:
-            result[group] = np.quantile(block, _BASELINE_QUANTILE, axis=1)
-    return result

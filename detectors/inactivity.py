@@ -43,9 +43,10 @@ class QuietStretchDetector(Detector):
 
     A score of ``s`` means "a stretch starting then lasts this long about once in ``10**s``
     stretches". Defaults: ``watch_threshold=2.0`` (1 in 100: shown on the dashboard),
-    ``alert_threshold=3.5`` (about 1 in 3,000: escalate). When the home has a raised flat load (a
-    lamp or heater left on, a TV on with no key pressed) for the last hours and that is unusual
-    for this hour, the score is multiplied by up to ``1 + stuck_weight``.
+    ``alert_threshold=3.1`` (about 1 in 1,250: escalate; on London meter data that is about 0.6
+    false alerts per household-month, docs/detection.md). When the home has a raised flat load
+    (a lamp or heater left on, a TV on with no key pressed) for the last hours and that is
+    unusual for this hour, the score is multiplied by up to ``1 + stuck_weight``.
 
     Never learns from what it flagged: a stretch whose score reached ``alert_threshold`` is not
     added to the history (river's ``protect_anomaly_detector``), so a week of silence does not
@@ -102,7 +103,7 @@ class QuietStretchDetector(Detector):
         self,
         timezone: str = "Asia/Tokyo",
         watch_threshold: float = 2.0,
-        alert_threshold: float = 3.5,
+        alert_threshold: float = 3.1,
         history_per_bin: int = 60,
         prior_weight: float = 0.5,
         prior_tail_hours: float = 1.5,
@@ -111,7 +112,7 @@ class QuietStretchDetector(Detector):
         relative_bandwidth: float = 0.1,
         stuck_weight: float = 0.5,
         other_day_weight: float = 0.5,
-        noise_factor: float = 1.5,
+        noise_factor: float = 1.3,
         min_step_kwh: float = 0.02,
         vouched_grace_hours: float = 6.0,
     ) -> None:

@@ -24,9 +24,10 @@ what that information can buy at best, with the answers in hand:
    above the figure printed for 24 h), so read only the short delays as a bound.
 
 Evidence is ``ActivityEvidence``'s change test as ``QuietStretchDetector`` configures it
-(``noise_factor``, ``min_step_kwh``), computed by the batch path; TV events are not used (the
-London copy has none outside the ``tv_left_on`` incidents). False alerts here are stretches,
-not 24 h episodes, so the bound is slightly generous to the detector.
+(``noise_factor``, ``min_step_kwh``), computed by the batch path with the copy's TV events
+(``tv.csv``, slotted as the backtest slots them): a key is a person, the set's auto-off is not.
+The London copy has TV events only in its ``tv_left_on`` incidents. False alerts here are
+stretches, not 24 h episodes, so the bound is slightly generous to the detector.
 
     python scripts/inject_incidents.py --out /tmp/london_s2 --seed 2
     python scripts/detection_floor.py /tmp/london_s2
@@ -44,6 +45,8 @@ import pandas as pd
 
 from detectors.batch import run_batch
 from detectors.inactivity import QuietStretchDetector
+from watch.backtest.grid import household_slots
+from watch.backtest.inputs import load_tv
 
 SLOT_SECONDS = 1800
 WARMUP_SLOTS = 28 * 48
@@ -66,10 +69,13 @@ def load_grid(folder: Path) -> dict:
     onset_seconds = pd.to_datetime(labels["onset"], utc=True).dt.as_unit("s").astype("int64")
     zones = pd.read_csv(folder / "households.csv").set_index("household_id")["timezone"]
     zone = str(zones.iloc[0]) if len(zones) else "UTC"
+    tv_operations, tv_on_minutes = load_tv_grid(folder / "tv.csv", ids, t0, kwh.shape[1])
     return {
         "ids": ids,
         "t0": t0,
         "kwh": kwh,
+        "tv_operations": tv_operations,
+        "tv_on_minutes": tv_on_minutes,
         "label_home": pd.Index(ids).get_indexer(labels["household_id"]),
         # the first slot whose end lies after the onset
         "label_slot": np.ceil((onset_seconds.to_numpy() - t0) / SLOT_SECONDS).astype(int),
@@ -78,12 +84,43 @@ def load_grid(folder: Path) -> dict:
     }
 
 
-def quiet_stretches(kwh: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+def load_tv_grid(path: Path, ids: np.ndarray, t0: int, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """TV keys pressed and minutes on, ``[home, slot]``, slotted by the backtest's own code
+    (``household_slots``) on this grid, where slot ``k`` ends at ``t0 + k`` half-hours; zeros
+    without a ``tv.csv``."""
+    operations = np.zeros((len(ids), slots), dtype=np.int64)
+    on_minutes = np.zeros((len(ids), slots))
+    if not path.exists():
+        return operations, on_minutes
+    tv = load_tv(path)
+    ends_ns = (t0 + SLOT_SECONDS * np.arange(slots, dtype=np.int64)) * 10**9
+    for home, household_id in enumerate(ids):
+        events = tv[tv["household_id"] == str(household_id)]
+        if events.empty:
+            continue
+        grid = household_slots(
+            str(household_id),
+            "UTC",
+            ends_ns,
+            np.zeros(slots),
+            events["at_ns"].to_numpy(),
+            events["event"].to_numpy(),
+        )
+        operations[home], on_minutes[home] = grid.tv_operations, grid.tv_on_minutes
+    return operations, on_minutes
+
+
+def quiet_stretches(
+    kwh: np.ndarray, evidence: np.ndarray, tv_operations: np.ndarray | None = None
+) -> np.ndarray:
     """Rows ``(home, first_slot, stop_slot, observed_quiet_slots)``: runs of slots without
-    evidence (a missing slot neither ends nor extends a run, as in ``QuietTracker``)."""
+    evidence (a slot with neither a reading nor a TV key neither ends nor extends a run, as in
+    ``QuietTracker``)."""
     rows = []
     for home in range(kwh.shape[0]):
         observed = ~np.isnan(kwh[home])
+        if tv_operations is not None:
+            observed |= tv_operations[home] > 0
         person = evidence[home] & observed
         quiet = np.r_[0, np.cumsum(observed & ~person)]
         bounds = np.r_[-1, np.flatnonzero(person), kwh.shape[1]]
@@ -107,13 +144,15 @@ def measure(grid: dict, delays: list[float], budgets: list[float]) -> dict:
     kwh = grid["kwh"]
     homes, slots = kwh.shape
     defaults = QuietStretchDetector()
+    tv_operations = grid.get("tv_operations", np.zeros(kwh.shape, dtype=np.int64))
     evidence = run_batch(
         kwh,
-        np.zeros(kwh.shape, dtype=np.int64),
+        tv_operations,
+        grid.get("tv_on_minutes"),
         noise_factor=defaults.noise_factor,
         min_step_kwh=defaults.min_step_kwh,
     ).evidence
-    stretches = quiet_stretches(kwh, evidence)
+    stretches = quiet_stretches(kwh, evidence, tv_operations)
     home, first, stop, quiet = stretches.T
     hours = quiet / 2
 

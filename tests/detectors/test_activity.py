@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,3 +90,45 @@ def test_the_tracker_returns_the_stretch_that_a_person_ended() -> None:
     assert ended is not None
     assert ended.quiet_minutes == 120.0
     assert tracker.since == _at(4, 0.5).end
+
+
+def _tv_left_on_for_four_hours(evidence: ActivityEvidence) -> None:
+    for i in range(48, 56):
+        evidence.learn_one(_at(i, 0.17, tv_on_minutes=30.0))
+
+
+def test_the_fall_after_a_tv_switched_itself_off_mid_interval_is_not_a_person(
+    quiet_home: ActivityEvidence,
+) -> None:
+    _tv_left_on_for_four_hours(quiet_home)
+    went_off = _at(56, 0.13, tv_on_minutes=15.0)  # off by itself a quarter of an hour in
+    assert not quiet_home.is_evidence(went_off)
+    quiet_home.learn_one(went_off)
+    assert not quiet_home.is_evidence(_at(57, 0.05))  # the rest of the set's share
+    quiet_home.learn_one(_at(57, 0.05))
+    quiet_home.learn_one(_at(58, 0.11))
+    assert quiet_home.is_evidence(_at(59, 0.05))  # only the one reading after it
+
+
+def test_a_state_saved_before_the_two_reading_auto_off_still_loads(
+    quiet_home: ActivityEvidence,
+) -> None:
+    _tv_left_on_for_four_hours(quiet_home)
+    quiet_home.learn_one(_at(56, 0.13, tv_on_minutes=15.0))
+    del quiet_home._tv_went_off_itself  # what an earlier version saved
+    restored = pickle.loads(pickle.dumps(quiet_home))
+    # Nothing remembered: the next fall counts, as it did when the state was saved.
+    assert restored.is_evidence(_at(57, 0.05))
+    restored.learn_one(_at(57, 0.05))
+    assert restored._tv_went_off_itself is False
+
+
+def test_a_change_within_the_standby_band_is_not_a_person_but_a_light_above_it_is() -> None:
+    evidence = ActivityEvidence()
+    for i in range(96):  # a freezer at 0.06 kWh that dips to 0.02 one half-hour in twenty
+        evidence.learn_one(_at(i, 0.02 if i % 20 == 0 else 0.06))
+    assert not evidence.is_evidence(_at(96, 0.02))  # a dip: 0.04 kWh, but within the band
+    assert evidence.within_standby(_at(96, 0.02))
+    assert evidence.is_evidence(_at(96, 0.10))  # a 80 W light: above the band
+    evidence.learn_one(_at(96, 0.10))
+    assert evidence.is_evidence(_at(97, 0.06))  # switched off again: from above the band

@@ -46,6 +46,14 @@ def _homes(make: Callable[..., HouseholdStream]) -> list[list[Interval]]:
         for i in range(DAYS * 48)
     ]
     homes.append([replace(x, kwh=k, tv_operations=0) for x, k in zip(homes[0], flat, strict=True)])
+    # A freezer that dips below the floor now and then (changes within the standby band, not a
+    # person), with a kettle now and then.
+    freezer = [
+        (0.02 if i % 20 == 0 else 0.06) + (0.3 if i % 23 == 0 else 0.0) for i in range(DAYS * 48)
+    ]
+    homes.append(
+        [replace(x, kwh=k, tv_operations=0) for x, k in zip(homes[0], freezer, strict=True)]
+    )
     # A set left on without a key for 4.5 h that then switches itself off (not a person), and
     # a short session switched off after an hour (the drop is a person's doing).
     tv_home = [replace(x, kwh=0.05, tv_operations=0, tv_on_minutes=0.0) for x in homes[0]]
@@ -55,6 +63,17 @@ def _homes(make: Callable[..., HouseholdStream]) -> list[list[Interval]]:
     for i in range(300, 302):
         tv_home[i] = replace(tv_home[i], kwh=0.15, tv_on_minutes=30.0)
     tv_home[302] = replace(tv_home[302], kwh=0.05, tv_on_minutes=20.0)
+    # Switched off part-way through a slot, the load falls over two readings: by a person
+    # after a short session (322-323); by the set's timer after 4 h (431-432, across the day
+    # boundary of the day-by-day tests; 448-450 with a missing reading in between).
+    for i in (320, 321, *range(423, 431), *range(440, 448), *range(460, 468)):
+        tv_home[i] = replace(tv_home[i], kwh=0.15, tv_on_minutes=30.0)
+    for i in (322, 431, 448):
+        tv_home[i] = replace(tv_home[i], kwh=0.10, tv_on_minutes=10.0)
+    tv_home[449] = replace(tv_home[449], kwh=None)
+    # Off on the slot boundary: the next reading holds none of the set's load, so a second fall
+    # after it is somebody else's doing.
+    tv_home[468] = replace(tv_home[468], kwh=0.10)
     homes.append(tv_home)
     # A TV key pressed while the meter reading is missing: evidence, but nothing to learn.
     for i in range(100, 110):
@@ -122,9 +141,11 @@ def test_batch_continues_from_running_detectors_day_by_day(homes) -> None:
     # And the state the batch ends in is the state the detectors end in.
     final = BatchState.from_trackers([r._tracker_state() for r in rules])
     for name, value in vars(final).items():
-        if name != "noise":  # a stale noise is never read: compare it only where it is current
+        # A stale floor is never read: compare it only where it is current.
+        if name not in ("noise", "baseline"):
             np.testing.assert_array_equal(getattr(state, name), value, err_msg=name)
     np.testing.assert_array_equal(state.noise[state.valid], final.noise[final.valid])
+    np.testing.assert_array_equal(state.baseline[state.valid], final.baseline[final.valid])
 
 
 def test_households_split_across_chunks_score_as_one_batch(homes, monkeypatch) -> None:
@@ -183,6 +204,20 @@ def test_batch_input_is_not_mutated_and_mismatched_shapes_are_refused(homes) -> 
         run_batch(kwh, ops[:, :-1])
 
 
+def test_a_freezer_dipping_within_the_standby_band_is_not_a_person(homes) -> None:
+    freezer = homes[-2]
+    evidence = ActivityEvidence()
+    seen = []
+    for x in freezer:
+        seen.append(evidence.is_evidence(x))
+        evidence.learn_one(x)
+    dips = [i for i in range(48, len(freezer)) if i % 20 in (0, 1) and i % 23 not in (0, 1)]
+    assert dips and not any(seen[i] for i in dips)
+    kettles = [i for i in range(48, len(freezer)) if i % 23 == 0]
+    assert all(seen[i] for i in kettles)
+    assert evidence_batch(*_arrays([freezer]))[0].tolist() == seen
+
+
 def test_a_tv_switching_itself_off_is_not_a_person_but_a_short_session_ending_is(homes) -> None:
     tv_home = homes[-1]
     evidence = ActivityEvidence()
@@ -193,5 +228,10 @@ def test_a_tv_switching_itself_off_is_not_a_person_but_a_short_session_ending_is
     assert seen[200]  # switching on: a step up
     assert not seen[209]  # 4.5 h without a key, then off: the set's timer
     assert seen[302]  # off after an hour: somebody switched it off
+    assert seen[322] and seen[323]  # the same, the fall spread over two readings
+    # The set's timer part-way through a slot: neither fall is a person, even with a missing
+    # reading between the two.
+    assert not any(seen[431:433]) and not any(seen[448:451])
+    assert not seen[468] and seen[469]  # off on the boundary: only the first fall is the set's
     batch_evidence = evidence_batch(*_arrays([tv_home]))[0]
     assert batch_evidence.tolist() == seen

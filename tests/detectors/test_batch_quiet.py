@@ -70,8 +70,10 @@ def test_batch_continues_from_running_detectors_day_by_day(homes) -> None:
             mine, theirs = mine[state.evidence.valid], theirs[final.evidence.valid]
         np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-12, err_msg=field.name)
     for name, value in vars(final.evidence).items():
-        if name != "noise":
+        if name not in ("noise", "baseline"):  # the floor: compared above where current
             np.testing.assert_array_equal(getattr(state.evidence, name), value, err_msg=name)
+    valid = state.evidence.valid
+    np.testing.assert_array_equal(state.evidence.baseline[valid], state.baseline[valid])
 
 
 def test_a_pickled_state_continues_as_the_running_one(homes) -> None:

@@ -1,9 +1,10 @@
 """The targets, on synthetic homes: <= 0.6 false episodes per household-month, recall within
 24 h >= 0.9, and faster than today's 12-hour rule. At the default thresholds the median delay
-is about 10 h with no false episodes (8.5 h at ``alert_threshold=2.5``). Before
-``min_bandwidth_hours`` went from 0.75 to 2.0 it was about 6.5 h at 0.33 false episodes: the
-wider kernel alerts later on these very regular homes, and on real London homes it gives more
-recall and a shorter median at 0.6 false episodes (docs/detection.md, "Parameter sweep")."""
+is about 9.5 h with no false episodes (8.25 h at ``alert_threshold=2.5``; 10 h before the
+session-4 evidence defaults, docs/detection.md "Session 4"). Before ``min_bandwidth_hours`` went
+from 0.75 to 2.0 it was about 6.5 h at 0.33 false episodes: the wider kernel alerts later on
+these very regular homes, and on real London homes it gives more recall and a shorter median at
+0.6 false episodes (docs/detection.md, "Parameter sweep")."""
 
 from __future__ import annotations
 
