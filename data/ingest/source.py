@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -197,17 +197,8 @@ class CsvSource:
             for _ in self._data_records():
                 pass
             raise IngestError(f"{self.path.name}: cannot read the file: {error}") from error
-        numbers: list[int] = []
-        raws: list[str] = []
-        for number, raw in _records(io.StringIO(text, newline=""), block.first_line):
-            if raw.strip():
-                numbers.append(number)
-                raws.append(raw)
-            if len(raws) >= self.chunk_rows:
-                yield self._chunk(numbers, raws)
-                numbers, raws = [], []
-        if raws:
-            yield self._chunk(numbers, raws)
+        records = _records(io.StringIO(text, newline=""), block.first_line)
+        yield from self._in_chunks((number, raw) for number, raw in records if raw.strip())
 
     def _data_records(self) -> Iterator[tuple[int, str]]:
         try:
@@ -223,9 +214,13 @@ class CsvSource:
             raise IngestError(f"{self.path.name}: cannot read the file: {error}") from error
 
     def chunks(self) -> Iterator[Chunk]:
+        yield from self._in_chunks(self._data_records())
+
+    def _in_chunks(self, records: Iterable[tuple[int, str]]) -> Iterator[Chunk]:
+        """``records`` (line number, raw text) cut into chunks of ``chunk_rows``."""
         numbers: list[int] = []
         raws: list[str] = []
-        for number, raw in self._data_records():
+        for number, raw in records:
             numbers.append(number)
             raws.append(raw)
             if len(raws) >= self.chunk_rows:
