@@ -149,7 +149,8 @@ class BatchState:
             evidence._tv_went_off_itself = bool(self.tv_went_off[row])
             tracker.quiet_minutes = float(self.quiet_minutes[row])
 
-    def rows(self, part: slice) -> BatchState:
+    def rows(self, part: slice | np.ndarray) -> BatchState:
+        """The households in ``part``: views for a slice, copies for an array of row numbers."""
         return BatchState(**{k: v[part] for k, v in vars(self).items()})
 
 

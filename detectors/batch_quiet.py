@@ -265,7 +265,8 @@ class QuietStretchState:
         """Observed quiet minutes of each home's present stretch."""
         return self.evidence.quiet_minutes
 
-    def rows(self, part: slice) -> QuietStretchState:
+    def rows(self, part: slice | np.ndarray) -> QuietStretchState:
+        """The households in ``part``: views for a slice, copies for an array of row numbers."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["evidence"] = self.evidence.rows(part)
         return QuietStretchState(

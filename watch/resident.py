@@ -43,7 +43,6 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Engine
 
 from data.tables import DetectorCheckpoint
-from detectors.batch import BatchState
 from detectors.batch_quiet import QuietStretchBatch, QuietStretchState, detector_parameters
 from detectors.inactivity import QuietStretchDetector
 from detectors.outage import DataOutage
@@ -85,13 +84,6 @@ def _columns(state: QuietStretchState) -> Iterable[tuple[object, str]]:
             yield from ((state.evidence, name) for name in vars(state.evidence))
         else:
             yield state, f.name
-
-
-def _take(state: QuietStretchState, rows: np.ndarray) -> QuietStretchState:
-    """A copy of ``rows`` of ``state``."""
-    evidence = BatchState(**{k: v[rows] for k, v in vars(state.evidence).items()})
-    others = {f.name: getattr(state, f.name)[rows] for f in fields(state) if f.name != "evidence"}
-    return QuietStretchState(evidence, **others)
 
 
 def _put(state: QuietStretchState, rows: np.ndarray, part: QuietStretchState) -> None:
@@ -152,7 +144,7 @@ class _Block:
     def rebuild(self, rows: np.ndarray) -> list[HouseholdState]:
         """The ``HouseholdState`` of each row, as the one-at-a-time path would have saved it."""
         detectors = [QuietStretchDetector(**dict(self.inactivity)) for _ in rows]
-        _take(self.state, rows).to_detectors(detectors)
+        self.state.rows(rows).to_detectors(detectors)
         states = []
         for row, detector in zip(rows, detectors, strict=True):
             outage = DataOutage(**dict(self.outage))
@@ -295,7 +287,7 @@ class ResidentStates:
             operations[line] = [x.tv_operations for x in intervals]
             on_minutes[line] = [x.tv_on_minutes for x in intervals]
             left_on[number] = tv.on_since is not None
-        before = block.state if whole else _take(block.state, rows)
+        before = block.state if whole else block.state.rows(rows)
         model = QuietStretchBatch.like(QuietStretchDetector(**dict(block.inactivity)))
         scores, after_run = model.run(kwh, operations, on_minutes, before, first_end=after + SLOT)
         known = [None if np.isnan(block.last_data[r]) else _when(block.last_data[r]) for r in rows]
@@ -315,7 +307,7 @@ class ResidentStates:
             block.state = after_run  # rows just handed back are free: nothing reads them
             block.state.next_end[block.free] = np.nan  # as ``release`` leaves a free row
         else:
-            _put(block.state, rows[kept], _take(after_run, kept))
+            _put(block.state, rows[kept], after_run.rows(kept))
         block.cursor[rows[kept]] = _epoch(until)
         block.last_data[rows[kept]] = [_epoch(last_data[i]) for i in kept]
         report.households_scored += len(kept)
@@ -358,7 +350,7 @@ class ResidentStates:
                     block = _Block.new(*key)
                     blocks.append(block)
                 rows = block.allocate(len(members) - placed)
-                _put(block.state, rows, _take(arrays, np.arange(placed, placed + len(rows))))
+                _put(block.state, rows, arrays.rows(slice(placed, placed + len(rows))))
                 for row, (household_id, state, cursor) in zip(
                     rows, members[placed : placed + len(rows)], strict=True
                 ):
