@@ -101,15 +101,32 @@ def browser():
     driver.quit()
 
 
-def _click_and_wait(driver, element) -> None:  # noqa: ANN001
-    """Click, then wait until the next page has replaced this one (forms post, then redirect)."""
+def _click_and_wait(driver, by: str, value: str) -> None:  # noqa: ANN001
+    """Click the element at (``by``, ``value``), then wait until the next page has replaced this
+    one (forms post, then redirect).
+
+    A node of a page being replaced is sometimes reported by chromium not as stale but as
+    "Node with given id does not belong to the document" (seen in CI now and then): both mean
+    the old page is gone.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def gone(element) -> bool:  # noqa: ANN001
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
     page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+    driver.find_element(by, value).click()
+    WebDriverWait(driver, 10).until(lambda _: gone(page))
 
 
 def test_staff_acknowledge_and_resolve_the_flagged_household_in_a_browser(
@@ -126,7 +143,7 @@ def test_staff_acknowledge_and_resolve_the_flagged_household_in_a_browser(
     assert "/login" in browser.current_url
     browser.find_element(By.ID, "username").send_keys("sato")
     browser.find_element(By.ID, "password").send_keys("correct horse battery")
-    _click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.login button"))
+    _click_and_wait(browser, By.CSS_SELECTOR, "form.login button")
 
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-household="{household_id}"]')
     assert "status-alert" in row.get_attribute("class")
@@ -151,18 +168,16 @@ def test_staff_acknowledge_and_resolve_the_flagged_household_in_a_browser(
     assert fetched and all(url.startswith(base + "/") for url in fetched), fetched
     browser.save_screenshot(str(shots / "area.png"))
 
-    _click_and_wait(browser, row.find_element(By.TAG_NAME, "a"))
+    _click_and_wait(browser, By.CSS_SELECTOR, f'tr[data-household="{household_id}"] a')
     assert browser.find_element(By.CSS_SELECTOR, "svg.usage-chart polyline.usage")
     assert browser.find_elements(By.CSS_SELECTOR, "ul.reasons li")
     browser.save_screenshot(str(shots / "household.png"))
 
-    _click_and_wait(
-        browser, browser.find_element(By.CSS_SELECTOR, f'a[href="/incidents/{incident_id}"]')
-    )
-    _click_and_wait(browser, browser.find_element(By.ID, "acknowledge"))
+    _click_and_wait(browser, By.CSS_SELECTOR, f'a[href="/incidents/{incident_id}"]')
+    _click_and_wait(browser, By.ID, "acknowledge")
     assert browser.find_elements(By.CSS_SELECTOR, "tr.event-acknowledged")
     Select(browser.find_element(By.ID, "outcome")).select_by_value("fine")
-    _click_and_wait(browser, browser.find_element(By.ID, "resolve"))
+    _click_and_wait(browser, By.ID, "resolve")
     assert browser.find_element(By.ID, "incident-status").text == "解決"
     assert browser.find_elements(By.CSS_SELECTOR, "tr.event-resolved")
     staff_rows = browser.find_elements(By.CSS_SELECTOR, "tr.event-staff")
@@ -192,7 +207,7 @@ def test_the_map_popup_of_a_flagged_household_gives_its_reason_in_japanese(serve
     browser.get(base + "/login")
     browser.find_element(By.ID, "username").send_keys("sato")
     browser.find_element(By.ID, "password").send_keys("correct horse battery")
-    _click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.login button"))
+    _click_and_wait(browser, By.CSS_SELECTOR, "form.login button")
     browser.get(base + "/?lang=ja")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja"
     WebDriverWait(browser, 10).until(
