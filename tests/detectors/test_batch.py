@@ -204,13 +204,19 @@ def test_batch_input_is_not_mutated_and_mismatched_shapes_are_refused(homes) -> 
         run_batch(kwh, ops[:, :-1])
 
 
-def test_a_freezer_dipping_within_the_standby_band_is_not_a_person(homes) -> None:
-    freezer = homes[-2]
+def _evidence_one_at_a_time(home: list[Interval]) -> list[bool]:
+    """``ActivityEvidence.is_evidence`` of each interval, before learning it."""
     evidence = ActivityEvidence()
     seen = []
-    for x in freezer:
+    for x in home:
         seen.append(evidence.is_evidence(x))
         evidence.learn_one(x)
+    return seen
+
+
+def test_a_freezer_dipping_within_the_standby_band_is_not_a_person(homes) -> None:
+    freezer = homes[-2]
+    seen = _evidence_one_at_a_time(freezer)
     dips = [i for i in range(48, len(freezer)) if i % 20 in (0, 1) and i % 23 not in (0, 1)]
     assert dips and not any(seen[i] for i in dips)
     kettles = [i for i in range(48, len(freezer)) if i % 23 == 0]
@@ -220,11 +226,7 @@ def test_a_freezer_dipping_within_the_standby_band_is_not_a_person(homes) -> Non
 
 def test_a_tv_switching_itself_off_is_not_a_person_but_a_short_session_ending_is(homes) -> None:
     tv_home = homes[-1]
-    evidence = ActivityEvidence()
-    seen = []
-    for x in tv_home:
-        seen.append(evidence.is_evidence(x))
-        evidence.learn_one(x)
+    seen = _evidence_one_at_a_time(tv_home)
     assert seen[200]  # switching on: a step up
     assert not seen[209]  # 4.5 h without a key, then off: the set's timer
     assert seen[302]  # off after an hour: somebody switched it off
