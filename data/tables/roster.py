@@ -34,6 +34,10 @@ class Household(SQLModel, table=True):
     lon: float | None = None
     timezone: str = Field(default="Asia/Tokyo", max_length=64)
     policy: str = Field(default="default", max_length=64)
+    # The interval ingest gave this household's latest readings (None: the 30-minute default).
+    # Kept here so a file with one reading a household, every 30-minute tick, needs no probe of
+    # ``reading`` to know it (``data.ingest.readings``).
+    reading_interval_minutes: int | None = None
 
 
 class Contact(SQLModel, table=True):

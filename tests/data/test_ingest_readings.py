@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from data.ingest import IngestError, ingest_readings
-from data.tables import Ingest, QuarantinedRow, Reading, ReadingCorrection
+from data.tables import Household, Ingest, QuarantinedRow, Reading, ReadingCorrection
 
 
 def utc(hour: int, minute: int = 0, day: int = 5) -> datetime:
@@ -183,6 +183,41 @@ def test_a_single_reading_keeps_the_interval_already_stored_for_its_household(
     )
     latest = {row[0]: row[3] for row in stored_readings()}
     assert latest == {"h1": 15, "h2": 30}
+
+
+def test_the_interval_is_remembered_on_the_household_not_looked_up_in_old_readings(
+    engine, make_household, make_readings_file, stored_readings, now
+):
+    # A tick (one reading a household) takes the interval from the household, so it holds
+    # after the readings it was inferred from are gone (retention), and a change sticks.
+    make_household("h1")
+    make_household("h2")
+    quarter = [["h1", (utc(0) + timedelta(minutes=15 * i)).isoformat(), "0.1"] for i in range(4)]
+    ingest_readings(engine=engine, path=make_readings_file(quarter), now=now)
+    with Session(engine) as session:
+        for reading in session.exec(select(Reading)).all():
+            session.delete(reading)
+        session.commit()
+
+    tick = [["h1", utc(3).isoformat(), "0.1"], ["h2", utc(3).isoformat(), "0.1"]]
+    ingest_readings(engine=engine, path=make_readings_file(tick, "tick.csv"), now=now)
+    hourly = [["h1", utc(hour).isoformat(), "0.1"] for hour in (5, 6, 7)]
+    ingest_readings(engine=engine, path=make_readings_file(hourly, "hourly.csv"), now=now)
+    ingest_readings(
+        engine=engine,
+        path=make_readings_file([["h1", utc(9).isoformat(), "0.1"]], "t2.csv"),
+        now=now,
+    )
+
+    minutes = {(row[0], row[1]): row[3] for row in stored_readings()}
+    assert minutes[("h1", utc(3))] == 15
+    assert minutes[("h2", utc(3))] == 30
+    assert minutes[("h1", utc(9))] == 60
+    with Session(engine) as session:
+        remembered = dict(
+            session.exec(select(Household.id, Household.reading_interval_minutes)).all()
+        )
+    assert remembered == {"h1": 60, "h2": None}  # None: the 30-minute default
 
 
 def test_a_parquet_file_loads_like_the_same_csv(

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Table, inspect
+from sqlalchemy import Table, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from data.db import MIGRATIONS_DIR, make_engine
-from data.tables import Household, Reading
+from data.tables import Reading
 
 ForeignKey = tuple[tuple[str, ...], str, tuple[str, ...]]
 
@@ -74,7 +74,13 @@ def test_sqlite_readings_stored_before_the_key_was_dropped_are_kept(tmp_path):
     _migrate(engine, "0004")
     end = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
     with Session(engine) as session:
-        session.add(Household(id="h1", name="Resident h1"))
+        # As the schema stood at 0004 (the model has columns added since).
+        session.execute(
+            text(
+                "INSERT INTO household (id, organisation_id, name, area, address, timezone,"
+                " policy) VALUES ('h1', 'default', 'Resident h1', '', '', 'Asia/Tokyo', 'default')"
+            )
+        )
         session.commit()  # the model knows no key, so the session would not order the two
         session.add(Reading(household_id="h1", interval_end=end, kwh=0.25, received_at=end))
         session.commit()
@@ -90,4 +96,41 @@ def test_sqlite_readings_stored_before_the_key_was_dropped_are_kept(tmp_path):
         "household_id",
         "interval_end",
     ]
+    engine.dispose()
+
+
+def test_the_interval_migration_remembers_each_households_latest_stored_interval(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'intervals.db'}")
+    _migrate(engine, "0006")
+    with Session(engine) as session:
+        for household in ("h1", "h2", "h3"):
+            session.execute(
+                text(
+                    "INSERT INTO household (id, organisation_id, name, area, address, timezone,"
+                    " policy) VALUES (:id, 'default', 'x', '', '', 'Asia/Tokyo', 'default')"
+                ),
+                {"id": household},
+            )
+        end = datetime(2025, 1, 6, tzinfo=UTC)
+        # h1: hourly before, quarter-hourly latest; h2: 30 minutes (the default); h3: nothing.
+        for minutes, at in [(60, end), (15, end.replace(hour=5))] + [(30, end.replace(hour=6))]:
+            household = "h2" if minutes == 30 else "h1"
+            session.add(
+                Reading(
+                    household_id=household,
+                    interval_end=at,
+                    kwh=0.1,
+                    interval_minutes=minutes,
+                    received_at=at,
+                )
+            )
+        session.commit()
+
+    _migrate(engine, "head")
+
+    with engine.connect() as connection:
+        remembered = dict(
+            connection.execute(text("SELECT id, reading_interval_minutes FROM household")).all()
+        )
+    assert remembered == {"h1": 15, "h2": None, "h3": None}
     engine.dispose()
