@@ -194,19 +194,19 @@ def plan_of(engine: Engine, number: int, now: datetime) -> list[str]:
 
 
 def measure(engine: Engine, args: argparse.Namespace, now: datetime, pool: list[int]) -> dict:
-    """Cold: the page cache dropped and households not read before, one sample for the query
-    alone and another for the whole chart; then warm: the same samples again."""
+    """Cold (the page cache dropped, households not read before), then warm (the same
+    households again at once): one sample for the query alone, another for the whole chart."""
     query_sample = [pool.pop() for _ in range(args.samples)]
     chart_sample = [pool.pop() for _ in range(args.samples)]
     dropped = drop_page_cache()
-    query_cold = timed(engine, query_sample, now, whole_chart=False)
-    drop_page_cache()
-    chart_cold = timed(engine, chart_sample, now, whole_chart=True)
-    return {
+    figures = {
         "page_cache_dropped": dropped,
-        "query_cold": query_cold,
-        "chart_cold": chart_cold,
+        "query_cold": timed(engine, query_sample, now, whole_chart=False),
         "query_warm": timed(engine, query_sample, now, whole_chart=False),
+    }
+    drop_page_cache()
+    return figures | {
+        "chart_cold": timed(engine, chart_sample, now, whole_chart=True),
         "chart_warm": timed(engine, chart_sample, now, whole_chart=True),
         "plan_warm": plan_of(engine, query_sample[-1], now),
     }
