@@ -41,8 +41,22 @@ class CheckedReadings:
     kwh: np.ndarray
 
 
+#: Above this a reading is refused as implausible. A household's low-voltage supply in Japan is
+#: contracted at most at about 50 kVA, 25 kWh a half-hour or 50 kWh an hour; a value far above it
+#: is what a feed sends when it passes the meter's cumulative register instead of the interval's
+#: use (e.g. 12345.6), which would otherwise read as a burst of activity.
+MAX_PLAUSIBLE_KWH = 100.0
+
+
 def _negative_energy(value: str) -> str:
     return f"negative energy: kwh {value}"
+
+
+def _implausible_energy(value: str) -> str:
+    return (
+        f"implausible energy: kwh {value} is above {MAX_PLAUSIBLE_KWH:g} for one reading"
+        " (a cumulative meter register instead of the interval's use?)"
+    )
 
 
 def check_text_rows(
@@ -55,6 +69,7 @@ def check_text_rows(
     ends = parse_timestamps(frame["timestamp"], zone, reasons)
     kwh = parse_numbers(frame["kwh"], "kwh", reasons)
     reasons.flag_each(kwh < 0, frame["kwh"], _negative_energy)
+    reasons.flag_each(kwh > MAX_PLAUSIBLE_KWH, frame["kwh"], _implausible_energy)
     flag_future(ends, now, reasons, "interval end")
     return CheckedReadings(reasons, codes, ends, kwh)
 
@@ -93,6 +108,7 @@ def check_columns(
     energy_reasons = energies.reasons()
     kwh = parse_numbers(energies.text, "kwh", energy_reasons)
     energy_reasons.flag_each(kwh < 0, energies.text, _negative_energy)
+    energy_reasons.flag_each(kwh > MAX_PLAUSIBLE_KWH, energies.text, _implausible_energy)
     future_reasons = times.reasons()
     flag_future(ends, now, future_reasons, "interval end")
 
