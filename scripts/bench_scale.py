@@ -17,6 +17,13 @@ own) on a fresh database (SQLite: a temporary file; PostgreSQL: a new schema, dr
     band before them) over random households, after ``--chart-days`` of history have been loaded
     (by the normal ingest, timed too) for every household.
 
+With ``--resident``, the state held in memory after the last phase is also written as a snapshot
+file (``watch.resident_snapshot``, what ``areawatch run`` does on stopping) and read back, each
+time in a new process as a restarted service would: once with its files dropped from the page
+cache (``posix_fadvise``), as after a reboot, once from the cache. ``--snapshot-only`` measures
+only that, on a synthetic store of ``--households`` rows (no database, no ingest): the way to
+measure it at 1,000,000.
+
 Each figure is printed beside its floor: the time pandas/pyarrow take merely to read the same
 input file (for the state, an in-memory pickle round trip of the same states). Peak memory is
 the child's high-water mark (``VmHWM``, plus ``ru_maxrss`` of its children) after each phase; it
@@ -209,6 +216,8 @@ def run_database(args: argparse.Namespace) -> dict:
         tick_end = FIRST_DAY + timedelta(days=len(files["days"]), minutes=30)
         keep("tick", ingest_and_detect(files["tick"], tick_end + timedelta(minutes=5)))
     if resident is not None and len(resident):
+        keep("snapshot", measure_snapshot(resident, folder / "resident-snapshot", args.url))
+    if resident is not None and len(resident):
         began = time.perf_counter()
         written = resident.flush(engine, clock.now(), everything=True)
         keep("flush", {"seconds": time.perf_counter() - began, "households": written})
@@ -223,6 +232,115 @@ def run_database(args: argparse.Namespace) -> dict:
         ).scalar()
     engine.dispose()
     return result
+
+
+def measure_snapshot(store, folder: Path, database: str) -> dict:  # noqa: ANN001
+    """Write ``store`` as a snapshot and read it back: warm, then with its files out of the
+    page cache."""
+    figures = save_snapshot_timed(store, folder, database)
+    return figures | load_snapshot_timed(folder, database, figures["households"])
+
+
+def save_snapshot_timed(store, folder: Path, database: str) -> dict:  # noqa: ANN001
+    from watch.resident_snapshot import save_snapshot
+
+    began = time.perf_counter()
+    written = save_snapshot(store, folder, database=database, now=FIRST_DAY)
+    return {
+        "households": written.households,
+        "bytes": written.bytes,
+        "save_s": time.perf_counter() - began,
+        "path": str(written.path),
+    }
+
+
+def load_snapshot_timed(folder: Path, database: str, households: int) -> dict:
+    """Read the snapshot back in a new process each time, as a restarted service does (in
+    this one, memory the allocator kept from earlier reads would make it look faster): first
+    with its files dropped from the page cache, as after a reboot, then from the cache."""
+    figures = {}
+    for read in ("load_cold_s", "load_warm_s"):
+        if read == "load_cold_s":
+            for path in folder.rglob("*.npy"):
+                handle = os.open(path, os.O_RDONLY)
+                os.posix_fadvise(handle, 0, 0, os.POSIX_FADV_DONTNEED)
+                os.close(handle)
+        command = [sys.executable, __file__, "--read-snapshot", str(folder), "--url", database]
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        seconds, read_back = json.loads(done.stdout.strip().splitlines()[-1])
+        if read_back != households:
+            raise RuntimeError(f"read back {read_back} of {households} households")
+        figures[read] = seconds
+    return figures
+
+
+def read_snapshot(folder: Path, database: str) -> tuple[float, int]:
+    from watch.resident import ResidentStates
+    from watch.resident_snapshot import restore_snapshot
+
+    store = ResidentStates()
+    began = time.perf_counter()
+    restore_snapshot(store, folder, database=database)
+    return time.perf_counter() - began, len(store)
+
+
+def synthetic_store(households: int):  # noqa: ANN201
+    """A store of ``households`` resident rows with plausible values (no database)."""
+    from detectors.batch_quiet import detector_parameters
+    from detectors.inactivity import QuietStretchDetector
+    from detectors.outage import DataOutage
+    from watch.resident import BLOCK_ROWS, Block, ResidentStates
+
+    key = (detector_parameters(QuietStretchDetector()), detector_parameters(DataOutage()))
+    rng = np.random.default_rng(7)
+    blocks = []
+    for first in range(0, households, BLOCK_ROWS):
+        block = Block.new(*key)
+        rows = min(BLOCK_ROWS, households - first)
+        state = block.state
+        state.evidence.window[:rows] = rng.gamma(2.0, 0.05, (rows, state.evidence.window.shape[1]))
+        state.evidence.length[:rows] = state.evidence.window.shape[1]
+        state.steps[:rows] = rng.integers(-1, 40, state.steps[:rows].shape)
+        state.next_slot[:rows] = rng.integers(0, state.steps.shape[2], (rows, state.steps.shape[1]))
+        state.raised_rate[:rows] = rng.random((rows, 24))
+        block.cursor[:rows] = block.base[:rows] = FIRST_DAY.timestamp()
+        block.flush_at[:rows] = block.cursor[:rows] + 6 * 3600
+        block.ids[:rows] = [f"H{first + n:07d}" for n in range(rows)]
+        block.free = block.free[: BLOCK_ROWS - rows]
+        blocks.append(block)
+    store = ResidentStates()
+    store.adopt(blocks)
+    return store
+
+
+def snapshot_only(args: argparse.Namespace) -> None:
+    load = os.getloadavg()
+    began = time.perf_counter()
+    store = synthetic_store(args.households)
+    print(
+        f"{args.households:,d} synthetic resident households built in "
+        f"{time.perf_counter() - began:.1f} s; load average {load[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench_scale_", dir=args.snapshot_folder) as name:
+        folder = Path(name) / "resident-snapshot"
+        figures = save_snapshot_timed(store, folder, "synthetic")
+        del store  # what a restarted process holds: only what it reads back
+        figures |= load_snapshot_timed(folder, "synthetic", figures["households"])
+    print_snapshot("memory", figures)
+    print(f"load average now {os.getloadavg()[0]:.2f}; peak {peak_rss_mb():,.0f} MB")
+
+
+def print_snapshot(db: str, snapshot: dict) -> None:
+    per_household = snapshot["bytes"] / max(snapshot["households"], 1)
+    print(
+        f"{db:9s} {'    resident snapshot save':32s} {snapshot['save_s']:9.2f}"
+        f"{'':17s}  {snapshot['households']:,d} households, {snapshot['bytes'] / 1e9:.2f} GB "
+        f"({per_household:,.0f} B a household), fsynced"
+    )
+    print(
+        f"{db:9s} {'    resident snapshot load':32s} {snapshot['load_cold_s']:9.2f}"
+        f"{'':17s}  files out of the page cache; {snapshot['load_warm_s']:.2f} s from the cache"
+    )
 
 
 def measure_state(engine) -> dict:  # noqa: ANN001
@@ -394,6 +512,8 @@ def print_table(results: list[dict], floors: dict) -> None:
                 + f"peak {tick['peak_rss_mb']:,.0f} MB"
             )
             line(db, "(b) 30-minute tick", tick["total_s"], floors["tick"], notes)
+        if "snapshot" in result:
+            print_snapshot(db, result["snapshot"])
         if "flush" in result:
             flush = result["flush"]
             notes = f"{flush['households']:,d} households' state held in memory written"
@@ -440,6 +560,12 @@ def main() -> None:
         action="store_true",
         help="keep quiet households' state in memory across runs, as `areawatch run` does",
     )
+    parser.add_argument(
+        "--snapshot-only",
+        action="store_true",
+        help="only write and read a snapshot of --households synthetic resident rows",
+    )
+    parser.add_argument("--snapshot-folder", help="where --snapshot-only writes (default: /tmp)")
     parser.add_argument("--json-out", type=Path)
     # Internal: run one database in this process.
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -447,9 +573,16 @@ def main() -> None:
     parser.add_argument("--label", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--partial-out", help=argparse.SUPPRESS)
+    parser.add_argument("--read-snapshot", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_database(args)))
+        return
+    if args.read_snapshot:
+        print(json.dumps(read_snapshot(Path(args.read_snapshot), args.url)))
+        return
+    if args.snapshot_only:
+        snapshot_only(args)
         return
 
     load = os.getloadavg()

@@ -6,9 +6,10 @@ most of a 30-minute tick. ``areawatch run`` is one long-lived process (it holds 
 lease), so it keeps the state of the quiet households as rows of column arrays
 (``QuietStretchState``, the detectors' batch form), scores each run's new slots in place through
 the batch path, and writes a household's state to the database only once it has scored
-``flush_every`` of data past its checkpoint (and when it stops). The measure is data time, not
-the clock: it bounds what a crash costs (at most that much re-scoring per household), and a
-backfill scored in one run is written at once.
+``flush_every`` of data past its checkpoint (and when it stops, unless it keeps a snapshot file
+instead: ``watch.resident_snapshot``). The measure is data time, not the clock: it bounds what
+a crash costs (at most that much re-scoring per household), and a backfill scored in one run is
+written at once.
 
 **Why this stays consistent with only the database as the store of record.** A household is
 *resident* only while it has nothing to report: no open episode or incident, no silence, no
@@ -96,7 +97,7 @@ def _put(state: QuietStretchState, rows: np.ndarray, part: QuietStretchState) ->
 
 
 @dataclass
-class _Block:
+class Block:
     """Up to ``BLOCK_ROWS`` resident households whose detectors share one set of parameters (and
     time zone): their ``QuietStretchState`` rows and what the application keeps beside them."""
 
@@ -112,7 +113,7 @@ class _Block:
     fed: dict[int, list[int]] = field(default_factory=dict)  # outcomes fed back, by row
 
     @classmethod
-    def new(cls, inactivity: tuple, outage: tuple) -> _Block:
+    def new(cls, inactivity: tuple, outage: tuple) -> Block:
         rows = BLOCK_ROWS
         per_bin = dict(inactivity)["history_per_bin"]
         return cls(
@@ -181,8 +182,8 @@ class ResidentStates:
 
     def __init__(self, *, flush_every: timedelta = timedelta(hours=6)) -> None:
         self.flush_every = flush_every
-        self._blocks: dict[tuple, list[_Block]] = defaultdict(list)
-        self._where: dict[str, tuple[_Block, int]] = {}
+        self._blocks: dict[tuple, list[Block]] = defaultdict(list)
+        self._where: dict[str, tuple[Block, int]] = {}
 
     def __len__(self) -> int:
         return len(self._where)
@@ -197,6 +198,24 @@ class ResidentStates:
             (state,) = block.rebuild(np.array([row]))
             held[household_id] = (_when(block.cursor[row]), state)
         return held
+
+    # -- snapshot files (``watch.resident_snapshot``) -----------------------------------------
+
+    def blocks(self) -> list[Block]:
+        """Every block, as they are (not copies): for writing a snapshot between runs."""
+        return [block for blocks in self._blocks.values() for block in blocks]
+
+    def adopt(self, blocks: Iterable[Block]) -> None:
+        """Take blocks read back from a snapshot, into an empty store. Each row keeps its
+        ``base``, so the next run's ``reconcile`` evicts every household whose checkpoint
+        moved since the snapshot was written."""
+        if self._where:
+            raise ValueError("only an empty store adopts a snapshot")
+        for block in blocks:
+            self._blocks[(block.inactivity, block.outage)].append(block)
+            for row, household_id in enumerate(block.ids):
+                if household_id is not None:
+                    self._where[household_id] = (block, row)
 
     # -- a run --------------------------------------------------------------------------------
 
@@ -347,7 +366,7 @@ class ResidentStates:
             while placed < len(members):
                 block = next((b for b in blocks if b.free), None)
                 if block is None:
-                    block = _Block.new(*key)
+                    block = Block.new(*key)
                     blocks.append(block)
                 rows = block.allocate(len(members) - placed)
                 _put(block.state, rows, arrays.rows(slice(placed, placed + len(rows))))
@@ -394,7 +413,7 @@ class ResidentStates:
                 written += self._write(engine, block, rows, now)
         return written
 
-    def _write(self, engine: Engine, block: _Block, rows: np.ndarray, now: datetime) -> int:
+    def _write(self, engine: Engine, block: Block, rows: np.ndarray, now: datetime) -> int:
         states = block.rebuild(rows)
         table = DetectorCheckpoint.__table__
         statement = (

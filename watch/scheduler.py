@@ -6,7 +6,9 @@ missed runs and, coalesced, runs each once. Only one scheduler may run per datab
 ``SchedulerLease`` row, taken by a guarded update (free, or not heartbeated for
 ``lease_stale_seconds``) and heartbeated by a thread of its own. A second instance refuses to
 start while the first is alive; after a ``kill -9`` it takes over once the lease went stale.
-SIGTERM and SIGINT let the job in hand finish, then release the lease.
+SIGTERM and SIGINT let the job in hand finish, then release the lease. The detector state held
+in memory (``watch.resident``) is written to a snapshot file on stopping and read back on starting
+(``watch.resident_snapshot``), or, without a snapshot folder, written to the database on stopping.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from data.tables import SchedulerLease
 from watch import logs
 from watch.app import App
 from watch.resident import ResidentStates
+from watch.resident_snapshot import database_of, restore_snapshot, save_snapshot
+from watch.settings import resident_snapshot_dir
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +283,8 @@ class Service:
         self.holder = new_holder()
         self.detect_lock = threading.Lock()
         self.resident = resident_states(app)
+        # Where the held state goes when the service stops, and comes back from when it starts.
+        self.snapshots = resident_snapshot_dir(app.settings) if self.resident is not None else None
         self.lease_lost = False
         self._stopping = threading.Event()
         self._stop_requested = threading.Event()
@@ -331,6 +337,7 @@ class Service:
 
         self.scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
         try:
+            self._restore_resident()
             if not self._stop_requested.is_set():
                 self.scheduler.start()
             if self._stopper is not None:
@@ -340,10 +347,43 @@ class Service:
             heart.join(timeout=5)
             _service = None
             if not self.lease_lost:
-                self._flush_resident()
+                self._keep_resident()
                 release_lease(self.app.engine, holder=self.holder)
                 logger.info("scheduler lease released by %s", self.holder)
         return EXIT_LEASE_LOST if self.lease_lost else 0
+
+    def _restore_resident(self) -> None:
+        """Take back the state the previous process held, from its snapshot: only now, holding
+        the lease, so a second instance that may not run never reads (or writes) one."""
+        if self.resident is not None and self.snapshots is not None:
+            restore_snapshot(self.resident, self.snapshots, database=database_of(self.app.engine))
+
+    def _keep_resident(self) -> None:
+        """Keep the state held in memory for the next start: as a snapshot when there is a
+        folder for one (the database keeps older, consistent checkpoints), else in the database.
+        """
+        if self.resident is None:
+            return
+        if self.snapshots is not None:
+            try:
+                with self.detect_lock:
+                    written = save_snapshot(
+                        self.resident,
+                        self.snapshots,
+                        database=database_of(self.app.engine),
+                        now=self.app.clock.now(),
+                    )
+            except OSError as error:
+                logger.warning(
+                    "resident snapshot not written (%s): writing the state to the database", error
+                )
+            else:
+                logger.info(
+                    "resident snapshot of %d households written on stopping (%d MB)",
+                    written.households, written.bytes // 2**20,
+                )  # fmt: skip
+                return
+        self._flush_resident()
 
     def _flush_resident(self) -> None:
         """Write the state held in memory before letting go (a crash loses only time: the next

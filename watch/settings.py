@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+
 from data.db import DEFAULT_DATABASE_URL
 
 
@@ -36,6 +38,11 @@ class DetectionSettings:
     # its checkpoint (and when it stops); 0: read and write every household's state on every
     # run, as ``areawatch detect`` does.
     resident_flush_minutes: int = 360
+    # Where ``areawatch run`` writes that state when it stops and reads it back when it starts
+    # (``watch.resident_snapshot``), instead of writing it all to the database. None: beside a
+    # SQLite database file (``<file>.resident``), off for other databases; "": off (stopping
+    # writes the state to the database, as before).
+    resident_snapshot_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,23 @@ class Settings:
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+
+
+def resident_snapshot_dir(settings: Settings) -> Path | None:
+    """Where ``areawatch run`` keeps its snapshot of the quiet households' state, or None (off).
+
+    By default beside a SQLite database file, where its operator looks for the service's
+    files; for other databases only where the operator says (a snapshot is about 9.3 kB per
+    household: several GB for an area, not for a home directory to receive unasked).
+    """
+    chosen = settings.detection.resident_snapshot_dir
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    database = Path(url.database)
+    return database.with_name(database.name + ".resident")
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -409,6 +433,11 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             f"detection.resident_flush_minutes must be a whole number >= 0, not {flush!r}"
         )
+    snapshots = settings.detection.resident_snapshot_dir
+    if snapshots is not None and not isinstance(snapshots, str):
+        raise SettingsError(f"detection.resident_snapshot_dir must be a path, not {snapshots!r}")
+    if snapshots and Path(snapshots).exists() and not Path(snapshots).is_dir():
+        raise SettingsError(f"detection.resident_snapshot_dir {snapshots!r} is not a folder")
     if settings.detection.engine == "dask" and not settings.detection.scheduler:
         raise SettingsError("detection.engine 'dask' needs detection.scheduler = 'tcp://HOST:PORT'")
     retention = settings.maintenance.retention_days
