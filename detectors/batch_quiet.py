@@ -1,9 +1,10 @@
-"""The vectorised batch path of ``QuietStretchDetector`` (households × slots).
+"""The batch path of ``QuietStretchDetector`` (households × slots).
 
-``QuietStretchBatch.run`` scores ``kwh[households, slots]`` as numpy, looping only over the
-slots, and gives what ``score_one(x)`` then ``learn_one(x)`` give on every slot of one-at-a-time
-detectors with the same parameters. Like ``detectors.batch``, exactness needs the bookkeeping,
-not just the formulas:
+``QuietStretchBatch.run`` scores ``kwh[households, slots]`` and gives what ``score_one(x)`` then
+``learn_one(x)`` give on every slot of one-at-a-time detectors with the same parameters. The
+work is a compiled loop, each household over its slots (``detectors.batch_kernels``); this
+module holds the state's arrays and the API. Exactness needs the bookkeeping, not just the
+formulas:
 
 - when ``ActivityEvidence`` refreshes its floor (baseline and noise) depends on when it is asked
   for it, and the detector asks in more places than ``QuietTracker`` alone: ``learn_one`` asks
@@ -15,13 +16,12 @@ not just the formulas:
 The survival is computed only where it can differ from 1: while the present stretch is no longer
 than every remembered stretch in its six bins and than the prior's expected night, the survival is
 exactly 1 and the score exactly 0 (``QuietStretchState.bin_min`` keeps each bin's shortest
-stretch for this). Elsewhere the kernel sum runs over the filled part of the six bins' ring
-buffers at once. Stretch lengths are whole half-hours, so each kernel value is looked up in a
-table computed with the detector's formula (homes with a stretch over ``_TABLE_STEPS``
-half-hours compute it). The terms are added in another order than ``survival`` adds them (and
-in an order that depends on how full the batch's fullest bin is), so scores agree with
-``score_one`` to about 1e-15, not bit for bit; a score within that of ``alert_threshold`` could
-in principle be flagged differently.
+stretch for this). Stretch lengths are whole half-hours, so each kernel value is looked up in a
+table computed with the detector's formula (homes with a stretch over ``TABLE_STEPS``
+half-hours compute it). The terms are added in another order than ``survival`` adds them, so
+scores agree with ``score_one`` to about 1e-15, not bit for bit; a score within that of
+``alert_threshold`` could in principle be flagged differently. The rest of the state is bit for
+bit the detectors' own.
 
 Time: slots are 30 minutes, the same for every household, ending at ``first_end``,
 ``first_end + 30 min``, … Local time (start bins, the prior's night, the hour of the raised
@@ -69,16 +69,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors.activity import (
-    _EPSILON_MINUTES,
-    _MIN_READINGS,
-    _REFRESH_EVERY,
-    ActivityEvidence,
-    QuietTracker,
-)
-from detectors.batch import _CHUNK, BatchState, _baseline_of, _Counts, _noise_of
+from detectors import batch_kernels
+from detectors.activity import ActivityEvidence, QuietTracker
+from detectors.batch import BatchState
+from detectors.batch_kernels import TABLE_STEPS, Clock, EvidenceRows, Model, StretchRows
 from detectors.inactivity import (
-    _MIN_SURVIVAL,
     _PRIOR_NIGHT_HOURS,
     _PRIOR_WAKE_HOUR,
     VOUCHING_OUTCOMES,
@@ -86,13 +81,13 @@ from detectors.inactivity import (
 )
 
 _SLOT = timedelta(minutes=30)
-_SLOT_MINUTES = 30.0
 _BINS = 48
 #: QuietStretchDetector builds its ActivityEvidence with these defaults (all but two).
 _EVIDENCE = ActivityEvidence()
 _WINDOW_DAYS = _EVIDENCE.window_days
-#: Stretch lengths (half-hours) the kernel table covers: 10 days; longer ones are computed.
-_TABLE_STEPS = 480
+#: Households per call of the compiled loop (and per thread's task): one chunk's state rows
+#: are copied, then updated in place, while they are in cache.
+_CHUNK = 4_096
 
 
 def _expected_hours(local: datetime) -> float:
@@ -206,7 +201,7 @@ class QuietStretchState:
             if (steps != np.round(steps)).any() or steps.max() > np.iinfo(np.int16).max:
                 raise ValueError("the batch path needs stretch lengths in whole half-hours")
             state.steps[row] = steps
-            state.long_history[row] = steps.max() >= _TABLE_STEPS
+            state.long_history[row] = steps.max() >= TABLE_STEPS
             state.next_slot[row] = detector._next_slot
             state.bin_min[row] = np.where(np.isnan(durations), np.inf, durations).min(axis=1)
             state.flagged[row] = detector._flagged
@@ -283,12 +278,14 @@ class QuietStretchState:
             self.vouched[row] = True
             self.vouched_minutes[row] = self.evidence.quiet_minutes[row]
         elif self.unlearned_since[row] == when:
-            _remember(
-                self,
-                np.array([row]),
-                np.array([self.unlearned_bin[row]]),
-                np.array([self.unlearned_hours[row]]),
+            too_long = batch_kernels.remember(
+                self.steps[row],
+                self.next_slot[row],
+                self.bin_min[row],
+                int(self.unlearned_bin[row]),
+                float(self.unlearned_hours[row]),
             )
+            self.long_history[row] |= too_long
             self.unlearned_since[row] = np.nan
 
 
@@ -308,57 +305,47 @@ def detector_parameters(detector: QuietStretchDetector) -> tuple[tuple[str, obje
     return tuple(sorted((k, v) for k, v in vars(detector).items() if not k.startswith("_")))
 
 
-def _remember(
-    state: QuietStretchState, rows: np.ndarray, bins: np.ndarray, hours: np.ndarray
-) -> None:
-    """``QuietStretchDetector._remember`` for ``rows`` (each at most once)."""
-    per_bin = state.steps.shape[2]
-    slot = state.next_slot[rows, bins] % per_bin
-    steps = np.round(np.asarray(hours) * 2).astype(np.int64)
-    state.steps[rows, bins, slot] = steps
-    state.next_slot[rows, bins] += 1
-    state.long_history[rows] |= steps >= _TABLE_STEPS
-    kept = state.steps[rows, bins]
-    shortest = np.where(kept < 0, np.iinfo(np.int16).max, kept).min(axis=1)
-    state.bin_min[rows, bins] = shortest / 2
-
-
-@dataclass(frozen=True)
-class _SlotClock:
+def _slot_clock(first_end: datetime, slots: int, timezone: str) -> Clock:
     """Local-time facts at each slot boundary of one batch (same for every household)."""
+    zone = ZoneInfo(timezone)
+    ends = [first_end + _SLOT * t for t in range(slots)]
+    local_ends = [e.astimezone(zone) for e in ends]
+    local_starts = [(e - _SLOT).astimezone(zone) for e in ends]
 
-    end: np.ndarray  # epoch seconds of each slot's end
-    end_hour: np.ndarray  # local hour of the end (the raised rate's hour)
-    end_bin: np.ndarray  # start bin of a stretch that begins at the end
-    end_expected: np.ndarray
-    start_bin: np.ndarray  # ... and at the slot's start (a first observation)
-    start_expected: np.ndarray
+    def bin_of(local: datetime) -> int:
+        return 24 * int(local.weekday() >= 5) + local.hour
 
-    @classmethod
-    def of(cls, first_end: datetime, slots: int, timezone: str) -> _SlotClock:
-        zone = ZoneInfo(timezone)
-        ends = [first_end + _SLOT * t for t in range(slots)]
-        local_ends = [e.astimezone(zone) for e in ends]
-        local_starts = [(e - _SLOT).astimezone(zone) for e in ends]
+    return Clock(
+        end=np.array([_epoch(e) for e in ends], dtype=np.float64),
+        end_hour=np.array([e.hour for e in local_ends], dtype=np.int64),
+        end_bin=np.array([bin_of(e) for e in local_ends], dtype=np.int64),
+        end_expected=np.array([_expected_hours(e) for e in local_ends], dtype=np.float64),
+        start_bin=np.array([bin_of(s) for s in local_starts], dtype=np.int64),
+        start_expected=np.array([_expected_hours(s) for s in local_starts], dtype=np.float64),
+    )
 
-        def bin_of(local: datetime) -> int:
-            return 24 * int(local.weekday() >= 5) + local.hour
 
-        return cls(
-            end=np.array([_epoch(e) for e in ends]),
-            end_hour=np.array([e.hour for e in local_ends], dtype=np.int64),
-            end_bin=np.array([bin_of(e) for e in local_ends], dtype=np.int64),
-            end_expected=np.array([_expected_hours(e) for e in local_ends]),
-            start_bin=np.array([bin_of(s) for s in local_starts], dtype=np.int64),
-            start_expected=np.array([_expected_hours(s) for s in local_starts]),
-        )
+def _empty_like(state: QuietStretchState) -> QuietStretchState:
+    """Arrays of ``state``'s shapes and types, for the state after a batch."""
+    return QuietStretchState(
+        BatchState(**{k: np.empty_like(v, order="C") for k, v in vars(state.evidence).items()}),
+        **{f.name: np.empty_like(getattr(state, f.name), order="C") for f in fields(state)[1:]},
+    )
+
+
+def _copy_rows(source: QuietStretchState, target: QuietStretchState, part: slice) -> None:
+    for name, value in vars(source.evidence).items():
+        getattr(target.evidence, name)[part] = value[part]
+    for f in fields(source)[1:]:
+        getattr(target, f.name)[part] = getattr(source, f.name)[part]
 
 
 class QuietStretchBatch:
     """``QuietStretchDetector`` over households × slots, slot for slot the same scores.
 
     Parameters are ``QuietStretchDetector``'s (one ``timezone`` for the whole batch), plus
-    ``workers``: threads, each scoring its own chunk of households.
+    ``workers``: threads, each scoring its own chunk of households (the compiled loop releases
+    the GIL, so two threads use two cores).
 
     Examples
     --------
@@ -407,6 +394,39 @@ class QuietStretchBatch:
             ]
         return bins, weights
 
+    def _kernel_table(self) -> np.ndarray:
+        """``table[m, j]``: the kernel of a past stretch of ``j`` half-hours at a present length
+        of ``m`` (a row per present length, so one slot's sum reads one row)."""
+        grid = np.arange(TABLE_STEPS) / 2
+        return _kernel(
+            grid[None, :], grid[:, None], self.min_bandwidth_hours, self.relative_bandwidth
+        )
+
+    def _model(self) -> Model:
+        """The parameters and tables the compiled loop needs (built once per instance)."""
+        model = getattr(self, "_compiled_model", None)
+        if model is None:
+            neighbours, weights = self._neighbours()
+            model = Model(
+                kernel_table=self._kernel_table(),
+                neighbours=neighbours,
+                weights=weights,
+                noise_factor=float(self.noise_factor),
+                min_step_kwh=float(self.min_step_kwh),
+                prior_noise_kwh=float(_EVIDENCE.prior_noise_kwh),
+                tv_auto_off_minutes=float(_EVIDENCE.tv_auto_off_minutes),
+                alert_threshold=float(self.alert_threshold),
+                stuck_weight=float(self.stuck_weight),
+                vouched_grace_hours=float(self.vouched_grace_hours),
+                prior_weight=float(self.prior_weight),
+                prior_fades_after=float(self.prior_fades_after),
+                prior_tail_hours=float(self.prior_tail_hours),
+                min_bandwidth_hours=float(self.min_bandwidth_hours),
+                relative_bandwidth=float(self.relative_bandwidth),
+            )
+            self._compiled_model = model
+        return model
+
     def run(
         self,
         kwh: np.ndarray,
@@ -429,9 +449,14 @@ class QuietStretchBatch:
         first_end
             The aware end of the first slot; slots are 30 minutes apart.
         """
-        kwh = np.asarray(kwh, dtype=np.float64)
+        # One layout and type per input, so the compiled loop has one signature to cache.
+        kwh = np.ascontiguousarray(kwh, dtype=np.float64)
         ops = np.asarray(tv_operations)
-        on = np.zeros(kwh.shape) if tv_on_minutes is None else np.asarray(tv_on_minutes, float)
+        on = (
+            np.zeros(kwh.shape)
+            if tv_on_minutes is None
+            else np.ascontiguousarray(tv_on_minutes, dtype=np.float64)
+        )
         if kwh.ndim != 2 or ops.shape != kwh.shape or on.shape != kwh.shape:
             raise ValueError("kwh, tv_operations and tv_on_minutes must be 2-D of the same shape")
         if first_end.tzinfo is None:
@@ -447,322 +472,35 @@ class QuietStretchBatch:
         expected_end = state.next_end[~np.isnan(state.next_end)]
         if (expected_end != _epoch(first_end)).any():
             raise ValueError("first_end is not the end of the slot after the state's last")
-        clock = _SlotClock.of(first_end.astimezone(UTC), slots, self.timezone)
-        self._neighbours_cache = self._neighbours()
-        self._kernel_table()
+        pressed = np.ascontiguousarray(ops > 0)
+        clock = _slot_clock(first_end.astimezone(UTC), slots, self.timezone)
+        model = self._model()
+        # The caller's state is read, never written: the chunks copy their rows into the new
+        # state, and the compiled loop carries them on in place.
+        new = _empty_like(state)
+        evidence = EvidenceRows(**vars(new.evidence))
+        stretches = StretchRows(**{f.name: getattr(new, f.name) for f in fields(new)[1:]})
+        scores = np.empty((households, slots))
+        chunk_rows = _CHUNK
 
-        def chunk(lo: int) -> tuple[np.ndarray, QuietStretchState]:
-            part = slice(lo, lo + _CHUNK)
-            return self._run_chunk(kwh[part], ops[part], on[part], state.rows(part), clock)
+        def chunk(lo: int) -> None:
+            hi = min(lo + chunk_rows, households)
+            _copy_rows(state, new, slice(lo, hi))
+            batch_kernels.run_households(
+                lo, hi, kwh, pressed, on, clock, model, evidence, stretches, scores
+            )
 
-        starts = range(0, households, _CHUNK)
+        starts = range(0, households, chunk_rows)
         if self.workers > 1 and len(starts) > 1:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                parts = list(pool.map(chunk, starts))
+                list(pool.map(chunk, starts))
         else:
-            parts = [chunk(lo) for lo in starts]
-        if len(parts) == 1:
-            return parts[0]
-        evidence = BatchState(
-            **{
-                k: np.concatenate([vars(p[1].evidence)[k] for p in parts])
-                for k in vars(parts[0][1].evidence)
-            }
-        )
-        joined = {
-            f.name: np.concatenate([getattr(p[1], f.name) for p in parts])
-            for f in fields(QuietStretchState)
-            if f.name != "evidence"
-        }
-        return np.concatenate([p[0] for p in parts]), QuietStretchState(evidence, **joined)
+            for lo in starts:
+                chunk(lo)
+        if slots:
+            new.next_end[:] = clock.end[-1] + _SLOT.total_seconds()
+        return scores, new
 
     def score(self, kwh, tv_operations, tv_on_minutes=None, state=None, *, first_end):
         """Only the scores of ``run``."""
         return self.run(kwh, tv_operations, tv_on_minutes, state, first_end=first_end)[0]
-
-    def _kernel_table(self) -> np.ndarray:
-        """``table[(j + 1) * _TABLE_STEPS + m]``: the kernel of a past stretch of ``j``
-        half-hours at a present length of ``m`` (row 0, an empty slot, is 0)."""
-        table = getattr(self, "_table", None)
-        if table is None:
-            grid = np.arange(_TABLE_STEPS) / 2
-            table = np.zeros((_TABLE_STEPS + 1, _TABLE_STEPS))
-            table[1:] = _kernel(
-                grid[:, None], grid[None, :], self.min_bandwidth_hours, self.relative_bandwidth
-            )
-            self._table = table = table.ravel()
-        return table
-
-    def _survival_scores(
-        self,
-        steps: np.ndarray,
-        next_slot: np.ndarray,
-        rows: np.ndarray,
-        bins: np.ndarray,
-        hours: np.ndarray,
-        expected: np.ndarray,
-        long_history: np.ndarray,
-    ) -> np.ndarray:
-        """``max(0, -log10(survival(since, hours)))`` for ``rows`` whose stretch began in
-        ``bins`` (as ``QuietStretchDetector.survival`` computes it)."""
-        neighbours, weights = self._neighbours_cache
-        near = neighbours[bins]  # (n, 6)
-        counts = np.minimum(next_slot[rows[:, None], near], steps.shape[2])
-        # Ring buffers fill from their first slot: only the filled part can count.
-        filled = int(counts.max())
-        past = steps[rows[:, None], near, :filled].astype(np.intp)  # (n, 6, filled); -1: empty
-        present = np.round(hours * 2).astype(np.intp)
-        # Lengths are whole half-hours, so each kernel is a lookup (the same floats as the
-        # formula); a home with a very long stretch, or a very long present one, computes it.
-        table_rows = ~long_history[rows] & (present < _TABLE_STEPS)
-        table = self._kernel_table()
-        if table_rows.all():
-            past += 1
-            past *= _TABLE_STEPS
-            past += present[:, None, None]
-            kernel = table.take(past)
-        else:
-            kernel = np.empty(past.shape)
-            at = np.flatnonzero(table_rows)
-            kernel[at] = table.take((past[at] + 1) * _TABLE_STEPS + present[at, None, None])
-            off = np.flatnonzero(~table_rows)
-            far = np.where(past[off] < 0, -np.inf, past[off] / 2)
-            kernel[off] = _kernel(
-                far,
-                hours[off, None, None],
-                self.min_bandwidth_hours,
-                self.relative_bandwidth,
-            )
-        lasted = (kernel.sum(axis=2) * weights).sum(axis=1)
-        seen_weight = (counts * weights).sum(axis=1)  # sums of dyadic weights: exact
-        prior_weight = (
-            self.prior_weight * self.prior_fades_after / (self.prior_fades_after + seen_weight)
-        )
-        prior = prior_weight * np.exp(-np.maximum(0.0, hours - expected) / self.prior_tail_hours)
-        survival = np.maximum((lasted + prior) / (seen_weight + prior_weight), _MIN_SURVIVAL)
-        return np.maximum(0.0, -np.log10(survival))
-
-    def _run_chunk(
-        self,
-        kwh: np.ndarray,
-        ops: np.ndarray,
-        tv_on: np.ndarray,
-        state: QuietStretchState,
-        clock: _SlotClock,
-    ) -> tuple[np.ndarray, QuietStretchState]:
-        neighbours = self._neighbours_cache[0]
-        nf, min_step = self.noise_factor, self.min_step_kwh
-        households, slots = kwh.shape
-        ev = state.evidence
-        width = ev.window.shape[1]
-        has = ~np.isnan(kwh)
-        # Readings in learning order, as in detectors.batch: the old window, then today's
-        # observed readings packed left. Before slot t a row's window is [seen, seen + width).
-        packed = np.full((households, width + slots), np.nan)
-        packed[:, :width] = ev.window
-        seen_after = np.cumsum(has, axis=1)
-        r, c = np.nonzero(has)
-        packed[r, width + seen_after[r, c] - 1] = kwh[r, c]
-        changes = np.abs(np.diff(packed, axis=1))
-
-        # The detectors' own state is copied, never written: the caller's state stays as it was.
-        new = QuietStretchState(
-            ev, **{f.name: getattr(state, f.name).copy() for f in fields(state)[1:]}
-        )
-        last = ev.last_kwh.copy()
-        counter = ev.counter.copy()
-        valid = ev.valid.copy()
-        noise = ev.noise.copy()
-        quiet = ev.quiet_minutes.copy()
-        unattended = ev.tv_unattended.copy()
-        on_at_end = ev.tv_on_at_end.copy()
-        went_off = ev.tv_went_off.copy()
-        baseline = new.baseline
-        seen = np.zeros(households, dtype=np.int64)
-        everyone = np.arange(households)
-        counts = _Counts(
-            np.zeros(households, dtype=np.int64),
-            np.zeros(households, dtype=np.int64),
-            np.zeros(households, dtype=bool),
-        )
-        scores = np.zeros((households, slots))
-
-        def refresh(rows: np.ndarray, length: np.ndarray) -> None:
-            """Recompute the floor of ``rows`` from their present window (it was asked for)."""
-            noise[rows] = _noise_of(
-                changes,
-                rows,
-                seen[rows],
-                length[rows],
-                width,
-                _EVIDENCE.prior_noise_kwh,
-                noise,
-                counts,
-            )
-            baseline[rows] = _baseline_of(packed, rows, seen[rows], length[rows], width)
-            valid[rows] = True
-            counter[rows] = 0
-
-        for t in range(slots):
-            x, here = kwh[:, t], has[:, t]
-            tv = ops[:, t] > 0
-            on_minutes = tv_on[:, t]
-            tv_shown = on_minutes > 0
-            length = np.minimum(ev.length + seen, width)
-            full_enough = length >= _MIN_READINGS
-            step = np.where(here & ~np.isnan(last), np.abs(x - last), 0.0)
-            stepped = step >= min_step
-            # QuietTracker.peek asks for the floor in is_evidence (a big enough step) and in
-            # is_raised (nothing showed a person): that is what refreshes a stale floor.
-            asked = ~tv & here & (stepped | (~tv_shown & full_enough))
-            stale = np.flatnonzero(asked & ~valid)
-            if stale.size:
-                refresh(stale, length)
-            # The set's auto-off: in the slot it goes off, and the next counted one after it
-            # went off part-way through a slot (as ActivityEvidence.tv_switched_itself_off).
-            goes_off = (
-                on_at_end
-                & (on_minutes < _SLOT_MINUTES - _EPSILON_MINUTES)
-                & (unattended + on_minutes >= _EVIDENCE.tv_auto_off_minutes)
-            )
-            auto_off = (goes_off | went_off) & here & (x < last)
-            # A change between two readings at the standby level is not a person.
-            level = baseline + np.maximum(min_step, nf * noise)
-            standby = full_enough & (x <= level) & (last <= level)
-            evident = tv | (here & stepped & (step > nf * noise) & ~auto_off & ~standby)
-            observed = here | tv
-
-            # is_raised where it is asked (the floor is current there).
-            lifted = tv_shown | (
-                here & full_enough & (x > baseline + np.maximum(min_step, nf * noise))
-            )
-            quiet_now = observed & ~evident
-            had_since = ~np.isnan(new.since)
-            # The stretch as peek sees it once x is counted.
-            begins = quiet_now & ~had_since
-            peek_bin = np.where(begins, clock.start_bin[t], new.since_bin)
-            peek_expected = np.where(begins, clock.start_expected[t], new.since_expected)
-            peek_quiet = np.where(evident, 0.0, np.where(observed, quiet + _SLOT_MINUTES, quiet))
-            peek_stuck = np.where(
-                evident,
-                0.0,
-                np.where(
-                    observed,
-                    np.where(lifted, new.stuck_minutes + _SLOT_MINUTES, 0.0),
-                    new.stuck_minutes,
-                ),
-            )
-            in_stretch = ~evident & (had_since | begins) & (peek_quiet > 0)
-            hours = peek_quiet / 60
-            # Survival is exactly 1 (score 0) until the stretch outlasts the shortest stretch
-            # remembered in its six bins, and the prior's expected night.
-            candidates = np.flatnonzero(in_stretch)
-            if candidates.size:
-                near = neighbours[peek_bin[candidates]]
-                shortest = new.bin_min[candidates[:, None], near].min(axis=1)
-                limit = np.minimum(shortest, peek_expected[candidates])
-                candidates = candidates[hours[candidates] > limit]
-            score = np.zeros(households)
-            if candidates.size:
-                score[candidates] = self._survival_scores(
-                    new.steps,
-                    new.next_slot,
-                    candidates,
-                    peek_bin[candidates],
-                    hours[candidates],
-                    peek_expected[candidates],
-                    new.long_history,
-                )
-                stuck_rows = candidates[peek_stuck[candidates] > 0]
-                if stuck_rows.size:
-                    unusual = 1.0 - new.raised_rate[stuck_rows, clock.end_hour[t]]
-                    stuck = np.minimum(1.0, peek_stuck[stuck_rows] / 120)
-                    score[stuck_rows] *= 1.0 + self.stuck_weight * stuck * unusual
-            scores[:, t] = score
-
-            # learn_one: flag, the raised rate (which asks is_raised of the reading), advance.
-            new.flagged |= score >= self.alert_threshold
-            rate_rows = (~new.flagged | new.vouched) & here
-            stale = np.flatnonzero(rate_rows & ~tv_shown & full_enough & ~valid)
-            if stale.size:
-                refresh(stale, length)
-            learn_rate = np.flatnonzero(rate_rows)
-            if learn_rate.size:
-                hour = clock.end_hour[t]
-                was = new.raised_rate[learn_rate, hour]
-                level = baseline[learn_rate] + np.maximum(min_step, nf * noise[learn_rate])
-                lifted = tv_shown[learn_rate] | (full_enough[learn_rate] & (x[learn_rate] > level))
-                new.raised_rate[learn_rate, hour] = was + 0.05 * (lifted - was)
-
-            ended = np.flatnonzero(evident & had_since)
-            if ended.size:
-                self._end_stretches(new, ended, quiet[ended] / 60)
-            # The tracker's present stretch after x.
-            starts_here = evident & observed
-            new.since = np.where(
-                starts_here,
-                clock.end[t],
-                np.where(begins, clock.end[t] - _SLOT_MINUTES * 60, new.since),
-            )
-            new.since_bin = np.where(starts_here, clock.end_bin[t], peek_bin)
-            new.since_expected = np.where(starts_here, clock.end_expected[t], peek_expected)
-            new.stuck_minutes = peek_stuck
-            quiet = peek_quiet
-
-            # ActivityEvidence.learn_one: the TV bookkeeping for every counted slot, the reading
-            # (and its change, kept counted for the noise) only where there is one.
-            went_off = np.where(observed, ~tv & goes_off & (on_minutes > 0), went_off)
-            ends_on = on_minutes >= _SLOT_MINUTES - _EPSILON_MINUTES
-            counted_on = np.where(tv, 0.0, unattended + on_minutes)
-            unattended = np.where(observed, np.where(ends_on, counted_on, 0.0), unattended)
-            on_at_end = np.where(observed, ends_on, on_at_end)
-            learned = np.flatnonzero(here & counts.counted)
-            if learned.size:
-                start, level = seen[learned], noise[learned]
-                entering = changes[learned, start + width - 1]
-                leaving = changes[learned, start]
-                counts.below[learned] += (entering < level).astype(np.int64) - (leaving < level)
-                counts.at_or_below[learned] += (entering <= level).astype(np.int64) - (
-                    leaving <= level
-                )
-            last = np.where(here, x, last)
-            counter = counter + here
-            seen = seen + here
-            learned_length = np.minimum(ev.length + seen, width)
-            valid &= ~(here & ((counter >= _REFRESH_EVERY) | (learned_length <= _MIN_READINGS)))
-
-        if slots:
-            new.next_end[:] = clock.end[-1] + _SLOT_MINUTES * 60
-        new.evidence = BatchState(
-            window=packed[everyone[:, None], seen[:, None] + np.arange(width)],
-            length=np.minimum(ev.length + seen, width),
-            last_kwh=last,
-            counter=counter,
-            valid=valid,
-            noise=noise,
-            baseline=baseline,
-            quiet_minutes=quiet,
-            tv_unattended=unattended,
-            tv_on_at_end=on_at_end,
-            tv_went_off=went_off,
-        )
-        return scores, new
-
-    def _end_stretches(self, new: QuietStretchState, rows: np.ndarray, hours: np.ndarray) -> None:
-        """What ``learn_one`` does with the stretches that ended: learn them unless flagged
-        (and not vouched for), else keep them aside for a late answer."""
-        learnable, flagged, vouched = new.learnable[rows], new.flagged[rows], new.vouched[rows]
-        capped = new.vouched_minutes[rows] / 60 + self.vouched_grace_hours
-        hours = np.where(learnable & flagged & vouched, np.minimum(hours, capped), hours)
-        keep = learnable & (~flagged | vouched)
-        if keep.any():
-            _remember(new, rows[keep], new.since_bin[rows[keep]], hours[keep])
-        aside = learnable & ~keep
-        if aside.any():
-            rows_aside = rows[aside]
-            new.unlearned_since[rows_aside] = new.since[rows_aside]
-            new.unlearned_bin[rows_aside] = new.since_bin[rows_aside]
-            new.unlearned_hours[rows_aside] = hours[aside]
-        new.flagged[rows] = False
-        new.vouched[rows] = False
-        new.learnable[rows] = True
