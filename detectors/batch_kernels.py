@@ -41,7 +41,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numba
 import numpy as np
@@ -50,6 +50,9 @@ from detectors.activity import _EPSILON_MINUTES, _MIN_READINGS, _REFRESH_EVERY
 from detectors.batch import _BASELINE_QUANTILE as BASELINE_QUANTILE
 from detectors.batch import _NOISE_FLOOR as NOISE_FLOOR
 from detectors.inactivity import _MIN_SURVIVAL as MIN_SURVIVAL
+
+if TYPE_CHECKING:  # the state's arrays as named tuples, which compiled code takes
+    from detectors.batch_quiet import EvidenceRows, StretchRows
 
 SLOT_MINUTES = 30.0
 #: Stretch lengths (half-hours) the kernel table covers: 10 days; longer ones are computed.
@@ -91,45 +94,6 @@ class Model(NamedTuple):
     prior_tail_hours: float
     min_bandwidth_hours: float
     relative_bandwidth: float
-
-
-class EvidenceRows(NamedTuple):
-    """``BatchState``'s arrays (same names), for compiled code."""
-
-    window: np.ndarray
-    length: np.ndarray
-    last_kwh: np.ndarray
-    counter: np.ndarray
-    valid: np.ndarray
-    noise: np.ndarray
-    baseline: np.ndarray
-    quiet_minutes: np.ndarray
-    tv_unattended: np.ndarray
-    tv_on_at_end: np.ndarray
-    tv_went_off: np.ndarray
-
-
-class StretchRows(NamedTuple):
-    """``QuietStretchState``'s own arrays (same names, the evidence apart)."""
-
-    baseline: np.ndarray
-    since: np.ndarray
-    since_bin: np.ndarray
-    since_expected: np.ndarray
-    stuck_minutes: np.ndarray
-    raised_rate: np.ndarray
-    steps: np.ndarray
-    next_slot: np.ndarray
-    bin_min: np.ndarray
-    long_history: np.ndarray
-    flagged: np.ndarray
-    vouched: np.ndarray
-    vouched_minutes: np.ndarray
-    learnable: np.ndarray
-    unlearned_since: np.ndarray
-    unlearned_bin: np.ndarray
-    unlearned_hours: np.ndarray
-    next_end: np.ndarray
 
 
 # -- order statistics of a window, as numpy computes them ----------------------------------------

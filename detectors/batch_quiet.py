@@ -61,6 +61,7 @@ True
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -72,7 +73,7 @@ import numpy as np
 from detectors import batch_kernels
 from detectors.activity import ActivityEvidence, QuietTracker
 from detectors.batch import BatchState
-from detectors.batch_kernels import TABLE_STEPS, Clock, EvidenceRows, Model, StretchRows
+from detectors.batch_kernels import TABLE_STEPS, Clock, Model
 from detectors.inactivity import (
     _PRIOR_NIGHT_HOURS,
     _PRIOR_WAKE_HOUR,
@@ -298,6 +299,12 @@ def _kernel(past: np.ndarray, hours: np.ndarray, min_width: float, relative: flo
 
 def _fresh_evidence(noise_factor: float, min_step_kwh: float) -> ActivityEvidence:
     return ActivityEvidence(noise_factor=noise_factor, min_step_kwh=min_step_kwh)
+
+
+# The state's arrays as named tuples, which the compiled loop takes (numba reads no dataclass);
+# made from the dataclasses' own fields, so the two cannot drift apart.
+EvidenceRows = namedtuple("EvidenceRows", [f.name for f in fields(BatchState)])
+StretchRows = namedtuple("StretchRows", [f.name for f in fields(QuietStretchState)][1:])
 
 
 def detector_parameters(detector: QuietStretchDetector) -> tuple[tuple[str, object], ...]:
