@@ -250,7 +250,8 @@ def _remember_intervals(
     that changed. (A back-filled file of a former meter's readings would therefore decide the
     interval of the next single reading; the next file with two or more readings sets it right.
     The probe of the latest stored reading this replaces cost a tick 30 % of its ingest.)"""
-    codes = np.unique(rows["code"].to_numpy())
+    codes = rows["code"].to_numpy()  # in key order: each household's rows are together
+    codes = codes[np.append(True, codes[1:] != codes[:-1])] if len(codes) else codes
     changed = codes[minutes[codes] != remembered[codes]]
     if not len(changed):
         return
