@@ -52,4 +52,6 @@ def copy_if_all_new(
         savepoint.rollback()
         return None
     savepoint.commit()
-    return ChunkCounts(inserted=len(ids), households=set(np.unique(ids).tolist()))
+    # ``values`` is in key order (as ``_merge`` passes it): each household's rows are together.
+    firsts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    return ChunkCounts(inserted=len(ids), households=set(ids[firsts].tolist()))
