@@ -54,14 +54,21 @@ def one_of(column, ids: list[str], dialect: str):  # noqa: ANN001, ANN201
     return col(column).in_(ids)
 
 
+def oldest_cursor(cursors: dict[str, datetime | None]) -> datetime | None:
+    """The earliest cursor of a batch, the lower bound of its time range; None when one of
+    its households was never scored (then everything up to ``now`` is read)."""
+    if not cursors or any(cursor is None for cursor in cursors.values()):
+        return None
+    return min(cursors.values())
+
+
 def readings_after(
     connection: Connection, cursors: dict[str, datetime | None], now: datetime
 ) -> dict[str, list[Row]]:
     """Each household's readings ending after its cursor (``None``: from the first) and at or
     before ``now``, in time order; households with none are left out."""
     ids = sorted(cursors)
-    known = [cursors[i] for i in ids if cursors[i] is not None]
-    oldest = min(known) if len(known) == len(ids) else None
+    oldest = oldest_cursor(cursors)
     if connection.dialect.name == "postgresql":
         rows = _copied(connection, ids, oldest, now)
     else:

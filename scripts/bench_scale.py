@@ -391,10 +391,10 @@ def measure_state(engine) -> dict:  # noqa: ANN001
 
 
 def measure_chart(args: argparse.Namespace, engine, files: dict, ingest_readings) -> dict:  # noqa: ANN001
-    from sqlmodel import Session, col, select
+    from sqlmodel import Session
 
-    from data.tables import Household, Reading
-    from watch.web.queries import BAND_DAYS, DETAIL_DAYS, _slot_floor, usage_with_band
+    from data.tables import Household
+    from watch.web.queries import chart_readings, usage_with_band
 
     history = {}
     if files.get("history"):
@@ -408,17 +408,8 @@ def measure_chart(args: argparse.Namespace, engine, files: dict, ingest_readings
     with Session(engine) as session:
         for number in ids:
             household = session.get(Household, f"h{number:07d}")
-            end = _slot_floor(now)
-            start = end - timedelta(days=DETAIL_DAYS)
             began = time.perf_counter()
-            # The query usage_with_band runs, alone ...
-            session.exec(
-                select(Reading.interval_end, Reading.kwh).where(
-                    Reading.household_id == household.id,
-                    col(Reading.interval_end) > start - timedelta(days=BAND_DAYS + 1),
-                    col(Reading.interval_end) <= end,
-                )
-            ).all()
+            chart_readings(session, household.id, now)  # the query usage_with_band runs, alone ...
             query_ms.append((time.perf_counter() - began) * 1000)
             began = time.perf_counter()
             usage_with_band(session, household, now)  # ... and the whole chart's data

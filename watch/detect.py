@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from data.new_readings import one_of, readings_after
+from data.new_readings import oldest_cursor, one_of, readings_after
 from data.tables import DetectorCheckpoint, Finding, Household, TvEvent
 from data.upsert import upsert
 from detectors.base import Detector, Interval, Severity
@@ -386,8 +386,7 @@ def _load_new_data(engine: Engine, cursors: dict, now: datetime):
         for ids in batched(sorted(cursors), 5000):
             part = {i: cursors[i] for i in ids}
             readings.update(readings_after(connection, part, now))
-            known = [cursors[i] for i in ids if cursors[i] is not None]
-            oldest = min(known) if len(known) == len(ids) else None
+            oldest = oldest_cursor(part)
             tv_query = select(TvEvent.household_id, TvEvent.at, TvEvent.event).where(
                 one_of(TvEvent.household_id, ids, dialect), TvEvent.at <= now
             )

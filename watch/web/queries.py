@@ -350,6 +350,26 @@ class UsageSlot:
     band_high: float | None
 
 
+def chart_range(now: datetime, days: int = DETAIL_DAYS) -> tuple[datetime, datetime]:
+    """The readings a chart of the last ``days`` days reads: those ending after the first time
+    and up to the second (the band needs the ``BAND_DAYS`` days before, and one more day for
+    local days that straddle UTC ones)."""
+    end = _slot_floor(now)
+    return end - timedelta(days=days + BAND_DAYS + 1), end
+
+
+def chart_readings(session: Session, household_id: str, now: datetime, days: int = DETAIL_DAYS):  # noqa: ANN201
+    """``(interval_end, kwh)`` of the readings the chart of ``household_id`` reads."""
+    after, end = chart_range(now, days)
+    return session.exec(
+        select(Reading.interval_end, Reading.kwh).where(
+            Reading.household_id == household_id,
+            col(Reading.interval_end) > after,
+            col(Reading.interval_end) <= end,
+        )
+    ).all()
+
+
 def usage_with_band(
     session: Session, household: Household, now: datetime, days: int = DETAIL_DAYS
 ) -> list[UsageSlot]:
@@ -361,13 +381,7 @@ def usage_with_band(
     """
     end = _slot_floor(now)
     start = end - timedelta(days=days)
-    readings = session.exec(
-        select(Reading.interval_end, Reading.kwh).where(
-            Reading.household_id == household.id,
-            col(Reading.interval_end) > start - timedelta(days=BAND_DAYS + 1),
-            col(Reading.interval_end) <= end,
-        )
-    ).all()
+    readings = chart_readings(session, household.id, now, days)
     zone = ZoneInfo(household.timezone)
     slots = pd.date_range(start + SLOT, end, freq=SLOT)
     if not readings:
