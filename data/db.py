@@ -55,8 +55,9 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:  # noqa: ANN003
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def init_db(engine: Engine) -> None:
-    """Bring the schema to the newest migration (creates it on an empty database)."""
+def init_db(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest migration, or to ``revision`` (creates it on an empty
+    database)."""
     from alembic import command
     from alembic.config import Config
 
@@ -64,7 +65,7 @@ def init_db(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 @contextmanager
