@@ -298,10 +298,15 @@ def synthetic_store(households: int):  # noqa: ANN201
         block = Block.new(*key)
         rows = min(BLOCK_ROWS, households - first)
         state = block.state
-        state.evidence.window[:rows] = rng.gamma(2.0, 0.05, (rows, state.evidence.window.shape[1]))
+        # Meters count whole Wh; slot kWh are their sums, as ``synthetic_kwh`` rounds them.
+        kwh = rng.gamma(2.0, 0.05, (rows, state.evidence.window.shape[1]))
+        state.evidence.window[:rows] = np.round(kwh, 3)
         state.evidence.length[:rows] = state.evidence.window.shape[1]
-        state.steps[:rows] = rng.integers(-1, 40, state.steps[:rows].shape)
-        state.next_slot[:rows] = rng.integers(0, state.steps.shape[2], (rows, state.steps.shape[1]))
+        # Every bin's history full (a year's stretches), as ``bin_min`` and ``next_slot`` say.
+        state.steps[:rows] = rng.integers(0, 40, state.steps[:rows].shape)
+        state.bin_min[:rows] = state.steps[:rows].min(axis=2) / np.float32(2)
+        _, bins, per_bin = state.steps.shape
+        state.next_slot[:rows] = rng.integers(per_bin, 400, (rows, bins))
         state.raised_rate[:rows] = rng.random((rows, 24))
         block.cursor[:rows] = block.base[:rows] = FIRST_DAY.timestamp()
         block.flush_at[:rows] = block.cursor[:rows] + 6 * 3600

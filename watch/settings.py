@@ -178,7 +178,7 @@ def resident_snapshot_dir(settings: Settings) -> Path | None:
     """Where ``areawatch run`` keeps its snapshot of the quiet households' state, or None (off).
 
     By default beside a SQLite database file, where its operator looks for the service's
-    files; for other databases only where the operator says (a snapshot is about 6.3 kB per
+    files; for other databases only where the operator says (a snapshot is about 4.1 kB per
     household: several GB for an area, not for a home directory to receive unasked).
     """
     chosen = settings.detection.resident_snapshot_dir

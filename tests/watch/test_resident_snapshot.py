@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from detectors.batch_quiet import detector_parameters
+from detectors.inactivity import QuietStretchDetector
+from detectors.outage import DataOutage
 from tests.watch.test_batch_scoring import (
     START,
     assert_same_states,
@@ -24,7 +27,7 @@ from tests.watch.test_batch_scoring import (
 )
 from watch import resident, resident_snapshot
 from watch.app import App
-from watch.resident import ResidentStates
+from watch.resident import Block, ResidentStates
 from watch.resident_snapshot import (
     database_of,
     load_snapshot,
@@ -180,6 +183,12 @@ TAMPERING = {
         lambda m: m["blocks"][0]["inactivity"].update(nap_weight=0.5)
     ),
     "another format": _edit_manifest(lambda m: m.update(format=m["format"] + 1)),
+    "the format before counts": _edit_manifest(lambda m: m.update(format=1)),
+    # Without its scale, a block's kWh counts would read as kWh 2000 times too large.
+    "counts not named as such": _edit_manifest(lambda m: m["blocks"][0]["scaled"].clear()),
+    "a scale never written": _edit_manifest(
+        lambda m: m["blocks"][0]["scaled"].update({"evidence.window": 1000})
+    ),
     "another database": _edit_manifest(lambda m: m.update(database="sqlite:///other.db")),
 }
 
@@ -237,6 +246,9 @@ def test_a_snapshot_reads_back_every_row_as_it_was_held(
 
     assert len(again) == len(held) - 1
     _assert_same_blocks(store, again)
+    # The town's meters count whole Wh: every block's week of kWh went to disk as 2-byte counts.
+    manifest = json.loads((_newest(folder) / "manifest.json").read_text(encoding="utf-8"))
+    assert {entry["scaled"]["evidence.window"] for entry in manifest["blocks"]} == {2000}
 
 
 @SQLITE
@@ -370,3 +382,99 @@ def test_the_snapshot_folder_setting(tmp_path):
         config.write_text(f"[detection]\nresident_snapshot_dir = {value}\n", encoding="utf-8")
         with pytest.raises(SettingsError, match=message):
             load_settings(config, environ={})
+
+
+# -- what the files hold ----------------------------------------------------------------------
+
+
+def make_block(window: np.ndarray, ids: list[str]) -> Block:
+    """A block of ``len(ids)`` households (the rest of its rows free) whose week of slot kWh
+    is ``window``, one row each; the rest as new households hold it."""
+    key = (detector_parameters(QuietStretchDetector()), detector_parameters(DataOutage()))
+    block = Block.new(*key)
+    rows = len(ids)
+    block.state.evidence.window[:rows] = window
+    block.ids[:rows] = ids
+    block.free = block.free[: len(block.ids) - rows]
+    block.cursor[:rows] = block.base[:rows] = START.timestamp()
+    return block
+
+
+def saved_and_read(blocks: list[Block], folder: Path) -> tuple[list[Block], dict]:
+    store = ResidentStates()
+    store.adopt(blocks)
+    save_snapshot(store, folder, database="db", now=START.to_pydatetime())
+    return load_snapshot(folder, database="db")
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    return array.view(f"u{array.itemsize}")
+
+
+def _week(kwh: list[float]) -> np.ndarray:
+    """A week of slots: NaN before the first reading, then ``kwh`` over and over."""
+    window = np.full(7 * 48, np.nan)
+    window[-300:] = np.resize(kwh, 300)
+    return window
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(resident, "BLOCK_ROWS", 4)
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_slot_kwh_on_the_wh_grid_are_written_as_counts_and_read_back_bit_for_bit(tmp_path):
+    # Sums rounded to 6 decimals as slots are; 0.0615 half of an hourly meter's 0.123.
+    wh = _week([0.0, 0.001, round(0.1 + 0.2, 6), 1.234, 16.383, 0.0615, -0.002])
+    on_grid = make_block(np.stack([wh, wh[::-1], np.full(7 * 48, np.nan)]), ["a", "b", "c"])
+    on_grid.state.bin_min[0, :3] = [np.inf, 0.5, 11.0]
+    # Rounded to 6 decimals off the Wh grid (an hourly reading split three ways): int32 counts.
+    sixths = make_block(_week([0.0, round(0.1 / 3, 6), 2.5]), ["d"])
+    expected = [b.state.evidence.window.copy() for b in (on_grid, sixths)]
+
+    blocks, manifest = saved_and_read([on_grid, sixths], tmp_path)
+
+    for block, window in zip(blocks, expected, strict=True):
+        assert block.state.evidence.window.dtype == np.float64
+        np.testing.assert_array_equal(_bits(block.state.evidence.window), _bits(window))
+    np.testing.assert_array_equal(_bits(blocks[0].state.bin_min), _bits(on_grid.state.bin_min))
+    files = [_newest(tmp_path) / entry["name"] for entry in manifest["blocks"]]
+    assert np.load(files[0] / "evidence.window.npy").dtype == np.int16
+    assert np.load(files[0] / "bin_min.npy").dtype == np.int8
+    assert np.load(files[1] / "evidence.window.npy").dtype == np.int32
+    assert [entry["scaled"]["evidence.window"] for entry in manifest["blocks"]] == [
+        2000,
+        1_000_000,
+    ]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [0.1 + 0.2, 5000.0, -0.0, -np.nan],
+    ids=["a sum not rounded", "beyond int32 counts", "minus zero", "a negative NaN"],
+)
+@pytest.mark.usefixtures("small_blocks")
+def test_a_block_with_one_value_no_count_holds_keeps_its_floats(tmp_path, odd):
+    block = make_block(np.stack([_week([0.123, 0.5]), _week([0.2, 0.01])]), ["a", "b"])
+    block.state.evidence.window[1, -1] = odd
+    window = block.state.evidence.window.copy()
+
+    blocks, manifest = saved_and_read([block], tmp_path)
+
+    np.testing.assert_array_equal(_bits(blocks[0].state.evidence.window), _bits(window))
+    assert "evidence.window" not in manifest["blocks"][0]["scaled"]
+    written = _newest(tmp_path) / "block-00000" / "evidence.window.npy"
+    assert np.load(written).dtype == np.float64
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_ids_are_written_as_ascii_where_they_are_and_read_back_as_text(tmp_path):
+    ascii_ids = make_block(_week([0.1]), ["H0000001", "H0000002"])
+    other_ids = make_block(_week([0.1]), ["世帯-3", "H4"])
+
+    blocks, manifest = saved_and_read([ascii_ids, other_ids], tmp_path)
+
+    assert [b.ids[:2] for b in blocks] == [["H0000001", "H0000002"], ["世帯-3", "H4"]]
+    files = [_newest(tmp_path) / entry["name"] / "ids.npy" for entry in manifest["blocks"]]
+    assert [np.load(file).dtype.kind for file in files] == ["S", "U"]
