@@ -3,15 +3,18 @@
 ``score_household`` scores one home one interval at a time (about 80 µs a slot for both
 detectors). Most homes, most of the time, have nothing to report: their scores stay below
 ``watch`` and no incident is open. For those, ``QuietStretchBatch`` scores every home of a
-group as numpy arrays (a few µs a slot), the data-outage score is a running maximum, and the
-detectors are written back with ``QuietStretchState.to_detectors``, so the saved state is the
-one ``score_household`` would have saved.
+group as numpy arrays (a few µs a slot), the data-outage score is a running maximum, and each
+home that stays quiet is saved as its row of the batch's arrays (``watch.state_rows``): the
+state ``score_household`` would have saved, without building detector objects for it. A home
+saved so is read back the same way the next run (and as detectors wherever it must go one at
+a time).
 
 Everything else goes the one-at-a-time way, from the household's saved state, so its findings,
 explanations and incident decisions are exactly the application's rules:
 
 - a home whose inactivity or outage score reached ``watch`` anywhere in the run (a finding may
-  be due, and it needs the slot-by-slot episode bookkeeping and ``explain_one``);
+  be due, and it needs the slot-by-slot episode bookkeeping and ``explain_one``), from the
+  first slot that reached it: the quiet slots before it are scored in the batch;
 - a home with a reported episode or an open incident (it may close);
 - a silenced home (silences may end on activity) and one with answers not yet fed back;
 - a group too small to be worth the arrays (``MIN_GROUP``).
@@ -22,24 +25,25 @@ parameters: on a 30-minute tick or a daily run that is nearly all of them.
 
 from __future__ import annotations
 
-import pickle
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 
 from detectors.base import Severity
-from detectors.batch_quiet import QuietStretchBatch, QuietStretchState, detector_parameters
+from detectors.batch_quiet import QuietStretchBatch
+from detectors.inactivity import QuietStretchDetector
+from watch import state_rows
 from watch.detect import (
     HouseholdJob,
     HouseholdResult,
     Verdict,
-    _feed_back,
     restore_state,
     score_household,
 )
 from watch.household_state import HouseholdState
-from watch.slots import SLOT, build_slots, energy_by_slot
+from watch.slots import SLOT, TvState, build_slots, slot_kwh
 
 #: Below this many homes in a group the arrays cost more than they save.
 MIN_GROUP = 8
@@ -48,20 +52,29 @@ MIN_GROUP = 8
 def score_jobs(jobs: list[HouseholdJob]) -> list[HouseholdResult]:
     """Results for ``jobs``, in their order: batched where that is exact, else one at a time."""
     results: list[HouseholdResult | None] = [None] * len(jobs)
-    groups: dict[tuple, list[tuple[int, HouseholdState]]] = defaultdict(list)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    restored: dict[int, HouseholdState] = {}
     for index, job in enumerate(jobs):
+        if state_rows.is_row(job.state):
+            header = state_rows.header_of(job.state)
+            if job.silenced or any(o.incident_id not in header.outcomes_fed for o in job.outcomes):
+                results[index] = score_household(job)
+            else:
+                groups[(job.after, job.until, header.inactivity, header.outage)].append(index)
+            continue
         state = restore_state(job)
-        if _needs_one_at_a_time(job, state):
+        if _needs_one_at_a_time(job, state) or not state_rows.can_be_row(state):
             results[index] = score_household(job, state)
         else:
-            groups[_group_key(job, state)].append((index, state))
-    for members in groups.values():
-        if len(members) < MIN_GROUP:
-            for index, state in members:
-                results[index] = score_household(jobs[index], state)
+            restored[index] = state
+            groups[(job.after, job.until, *state_rows.parameters(state))].append(index)
+    for (_, _, inactivity, outage), indexes in groups.items():
+        if len(indexes) < MIN_GROUP:
+            for index in indexes:
+                results[index] = score_household(jobs[index], restored.get(index))
             continue
-        indexes = [index for index, _ in members]
-        scored = _score_group([jobs[i] for i in indexes], members)
+        before, fed = state_rows.gather([restored.get(i) or jobs[i].state for i in indexes])
+        scored = _score_group([jobs[i] for i in indexes], before, inactivity, outage, fed)
         for index, result in zip(indexes, scored, strict=True):
             results[index] = result if result is not None else score_household(jobs[index])
     return [r for r in results if r is not None]
@@ -81,108 +94,151 @@ def _reporting(reported) -> bool:  # noqa: ANN001
     return reported.severity != "normal" or reported.incident_for is not None
 
 
-def _group_key(job: HouseholdJob, state: HouseholdState) -> tuple:
-    outage = state.outage
-    return (
-        job.after,
-        job.until,
-        detector_parameters(state.inactivity),
-        (outage.watch_threshold, outage.alert_threshold),
-    )
-
-
 def _score_group(
-    jobs: list[HouseholdJob], members: list[tuple[int, HouseholdState]]
+    jobs: list[HouseholdJob],
+    before: state_rows.Rows,
+    inactivity: tuple,
+    outage: tuple,
+    fed: list[tuple[int, ...]],
 ) -> list[HouseholdResult | None]:
-    """Each home's result, or ``None`` where it must be scored one interval at a time."""
-    states = [state for _, state in members]
-    after, until = jobs[0].after, jobs[0].until
-    kwh, operations, on_minutes = _slot_arrays(jobs, states, after, until)
-    end = until
+    """Each home's result, or ``None`` where it must be scored one interval at a time.
 
-    detectors = [state.inactivity for state in states]
-    model = QuietStretchBatch.like(detectors[0])
-    scores, after_run = model.run(
-        kwh,
-        operations,
-        on_minutes,
-        QuietStretchState.from_detectors(detectors),
-        first_end=after + SLOT,
-    )
-    known = [getattr(s.outage, "_last_data", None) for s in states]
+    ``before``: the homes' rows; ``inactivity``, ``outage``: their detectors' parameters;
+    ``fed``: each home's incidents already fed back. Homes that stay quiet are saved as rows.
+    """
+    after, until = jobs[0].after, jobs[0].until
+    tv = [TvState(on) for on in state_rows.whens(before.tv_on_since)]
+    kwh, operations, on_minutes = _slot_arrays(jobs, tv, after, until)
+    model = QuietStretchBatch.like(QuietStretchDetector(**dict(inactivity)))
+    scores, after_run = model.run(kwh, operations, on_minutes, before.state, first_end=after + SLOT)
+    known = state_rows.whens(before.last_data)
     outage_scores, last_data = outage_scores_of(known, kwh, operations, on_minutes, after)
-    quiet = (scores.max(axis=1) < model.watch_threshold) & (
-        outage_scores.max(axis=1) < states[0].outage.watch_threshold
+    flagged = (scores >= model.watch_threshold) | (outage_scores >= dict(outage)["watch_threshold"])
+    quiet = np.flatnonzero(~flagged.any(axis=1))
+    resumed = _resume_after_quiet_prefix(
+        jobs, before, tv, flagged, (kwh, operations, on_minutes), model, (inactivity, outage, fed)
     )
-    # Every detector takes the batch's state; the homes that go one at a time start again from
-    # their saved bytes, so what is written into these copies does not matter for them.
-    after_run.to_detectors(detectors)
-    results: list[HouseholdResult | None] = []
-    for row, (job, state) in enumerate(zip(jobs, states, strict=True)):
-        if not quiet[row]:
-            results.append(None)
-            continue
-        state.outage._last_data = last_data[row]
-        _feed_back(state, job.outcomes)  # all fed already: keeps the list bounded, as scoring does
+    saved = state_rows.encode(
+        state_rows.Rows(
+            after_run.rows(quiet),
+            last_data=state_rows.epochs([last_data[row] for row in quiet]),
+            tv_on_since=state_rows.epochs([tv[row].on_since for row in quiet]),
+        ),
+        inactivity,
+        outage,
+        [fed[row][-64:] for row in quiet],  # bounded, as ``_feed_back`` keeps it
+    )
+    results: list[HouseholdResult | None] = [resumed.get(row) for row in range(len(jobs))]
+    for row, state in zip(quiet.tolist(), saved, strict=True):
         verdicts = [
-            Verdict("inactivity", Severity.normal, float(scores[row, -1]), "", None, end),
-            Verdict("outage", Severity.normal, float(outage_scores[row, -1]), "", None, end),
+            Verdict("inactivity", Severity.normal, float(scores[row, -1]), "", None, until),
+            Verdict("outage", Severity.normal, float(outage_scores[row, -1]), "", None, until),
         ]
-        results.append(
-            HouseholdResult(
-                household_id=job.household_id,
-                state=pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
-                scored_until=job.until,
-                slots=kwh.shape[1],
-                findings=[],
-                verdicts=verdicts,
-                incident_actions=[],
-                last_activity=None,
-            )
+        results[row] = HouseholdResult(
+            household_id=jobs[row].household_id,
+            state=state,
+            scored_until=until,
+            slots=kwh.shape[1],
+            findings=[],
+            verdicts=verdicts,
+            incident_actions=[],
+            last_activity=None,
         )
     return results
 
 
+def _resume_after_quiet_prefix(
+    jobs: list[HouseholdJob],
+    before: state_rows.Rows,
+    tv: list[TvState],
+    flagged: np.ndarray,
+    slot_arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model: QuietStretchBatch,
+    saved_with: tuple[tuple, tuple, list[tuple[int, ...]]],
+) -> dict[int, HouseholdResult]:
+    """Results for the flagged homes, by row, scored one interval at a time only from their
+    first flagged slot: the quiet slots before it go through the batch path, as a quiet home's
+    would (on a first day, a tenth of the homes reach ``watch``, most of them late in the run).
+
+    Up to that slot the home had nothing to report, so what the one-at-a-time path would do
+    there is only to learn: the batch's state after those slots is that state (the equality the
+    batch path rests on), and the findings, episodes and incident decisions all come from the
+    one-at-a-time path from there on. A home whose first slot is flagged, or whose TV was on or
+    used (its set's state is carried slot by slot), is left to ``score_jobs``.
+    """
+    kwh, operations, on_minutes = slot_arrays
+    inactivity, outage, fed = saved_with
+    after = jobs[0].after
+    by_prefix: dict[int, list[int]] = defaultdict(list)
+    for row in np.flatnonzero(flagged.any(axis=1)).tolist():
+        first = int(flagged[row].argmax())
+        if first > 0 and not jobs[row].tv_events and tv[row].on_since is None:
+            by_prefix[first].append(row)
+    resumed: dict[int, HouseholdResult] = {}
+    for length, rows in by_prefix.items():
+        part = np.array(rows)
+        _, prefix = model.run(
+            kwh[part, :length],
+            operations[part, :length],
+            on_minutes[part, :length],
+            before.state.rows(part),
+            first_end=after + SLOT,
+        )
+        _, last_data = outage_scores_of(
+            state_rows.whens(before.last_data[part]),
+            kwh[part, :length],
+            operations[part, :length],
+            on_minutes[part, :length],
+            after,
+        )
+        states = state_rows.household_states(
+            state_rows.Rows(prefix, state_rows.epochs(last_data), np.full(len(rows), np.nan)),
+            inactivity,
+            outage,
+            [fed[row] for row in rows],
+        )
+        for row, state in zip(rows, states, strict=True):
+            job = replace(jobs[row], after=after + length * SLOT)
+            result = score_household(job, state)
+            result.slots += length
+            resumed[row] = result
+    return resumed
+
+
 def _slot_arrays(
-    jobs: list[HouseholdJob], states: list[HouseholdState], after: datetime, until: datetime
+    jobs: list[HouseholdJob], tv: list[TvState], after: datetime, until: datetime
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``kwh``, TV operations and on-minutes ``[home, slot]`` for the slots ending in
     ``(after, until]``: what ``build_slots`` gives, without an ``Interval`` per slot.
 
-    Readings are summed into their slot (an hourly one split over two) in the order they come,
-    and rounded to 6 places by Python's ``round``, as ``build_slots`` does, so the floats are
-    the same. A home with TV events, or a set still on, goes through ``build_slots`` itself:
-    its on-minutes carry ``TvState`` from run to run.
+    Every home's kWh comes from one ``slot_kwh`` call, the sums and rounding ``build_slots``
+    uses, so the floats are the same. A home with TV events, or a set still on, also goes
+    through ``build_slots`` for its TV columns: its on-minutes carry ``TvState`` from run to run
+    (``tv``: each home's set, updated in place).
     """
-    width = SLOT.total_seconds()
-    slots = round((until - after).total_seconds() / width)
-    kwh = np.full((len(jobs), slots), np.nan)
+    slots = round((until - after) / SLOT)
+    kwh = slot_kwh([job.readings for job in jobs], after, slots)
     operations = np.zeros((len(jobs), slots), dtype=np.int64)
     on_minutes = np.zeros((len(jobs), slots))
-    for row, (job, state) in enumerate(zip(jobs, states, strict=True)):
-        if job.tv_events or state.tv.on_since is not None:
+    for row, (job, tv_state) in enumerate(zip(jobs, tv, strict=True)):
+        if job.tv_events or tv_state.on_since is not None:
             intervals = build_slots(
                 after=after,
                 until=until,
                 readings=job.readings,
                 tv_events=job.tv_events,
-                tv_state=state.tv,
+                tv_state=tv_state,
             )
-            kwh[row] = [np.nan if x.kwh is None else x.kwh for x in intervals]
             operations[row] = [x.tv_operations for x in intervals]
             on_minutes[row] = [x.tv_on_minutes for x in intervals]
-            continue
-        fill_kwh(kwh[row], job.readings, after)
     return kwh, operations, on_minutes
 
 
-def fill_kwh(row: np.ndarray, readings: list, after: datetime) -> None:
-    """Write each slot's summed readings into ``row`` (column ``n - 1`` for the ``n``-th slot
-    after ``after``), rounded as ``build_slots`` rounds; slots without a reading stay as they are.
-    """
-    for number, total in energy_by_slot(readings, after).items():
-        if 1 <= number <= row.shape[0]:
-            row[number - 1] = round(total, 6)
+def fill_kwh(kwh: np.ndarray, lines: np.ndarray, readings: list, after: datetime) -> None:
+    """Write each home's slots into its line of ``kwh`` (``lines[i]`` for ``readings[i]``;
+    column ``n - 1`` for the ``n``-th slot after ``after``; NaN where no reading came): all
+    homes in one ``slot_kwh`` call, summed and rounded as ``build_slots`` does."""
+    kwh[lines] = slot_kwh(readings, after, kwh.shape[1])
 
 
 def outage_scores_of(

@@ -43,10 +43,12 @@ import numpy as np
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Engine
 
+from data.new_readings import NO_READINGS, ReadingColumns
 from data.tables import DetectorCheckpoint
 from detectors.batch_quiet import QuietStretchBatch, QuietStretchState, detector_parameters
 from detectors.inactivity import QuietStretchDetector
 from detectors.outage import DataOutage
+from watch import state_rows
 from watch.batch_scoring import fill_kwh, outage_scores_of
 from watch.detect import (
     CHECKPOINT_NAME,
@@ -55,10 +57,11 @@ from watch.detect import (
     Outcome,
     _load_new_data,
     batched,
-    scorable_until,
+    scorable_untils,
 )
 from watch.household_state import HouseholdState, Reported
 from watch.slots import SLOT, TvState, build_slots
+from watch.state_rows import household_state
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +259,13 @@ class ResidentStates:
         cursors = {h: _when(block.cursor[row]) for h, (block, row) in self._where.items()}
         readings, tv_events = _load_new_data(engine, cursors, now)
         groups: dict[tuple, list[str]] = defaultdict(list)
-        for household_id, after in cursors.items():
-            rows = readings.get(household_id, [])
-            until = scorable_until(rows, after=after, now=now, data_grace=data_grace)
+        untils = scorable_untils(
+            [readings.get(h, NO_READINGS) for h in cursors],
+            list(cursors.values()),
+            now=now,
+            data_grace=data_grace,
+        )
+        for (household_id, after), until in zip(cursors.items(), untils, strict=True):
             if until > after:
                 block, _ = self._where[household_id]
                 groups[(id(block), after, until)].append(household_id)
@@ -269,7 +276,7 @@ class ResidentStates:
     def _score_group(
         self,
         members: list[str],
-        readings: dict[str, list],
+        readings: dict[str, ReadingColumns],
         tv_events: dict[str, list],
         after: datetime,
         until: datetime,
@@ -289,20 +296,18 @@ class ResidentStates:
         operations = np.zeros(kwh.shape, dtype=np.int64)
         on_minutes = np.zeros(kwh.shape)
         left_on = np.zeros(len(members), dtype=bool)  # the set still on: state we cannot hold
-        for number, (line, household_id) in enumerate(zip(lines, members, strict=True)):
-            events = tv_events.get(household_id)
-            if not events:
-                fill_kwh(kwh[line], readings.get(household_id, []), after)
-                continue
+        # Every member's kWh in one call; the few with TV events also get their TV columns.
+        fill_kwh(kwh, lines, [readings.get(h, NO_READINGS) for h in members], after)
+        for number in [n for n, h in enumerate(members) if tv_events.get(h)]:
             tv = TvState()  # a resident household's set was off
             intervals = build_slots(
                 after=after,
                 until=until,
-                readings=readings.get(household_id, []),
-                tv_events=events,
+                readings=readings.get(members[number], NO_READINGS),
+                tv_events=tv_events[members[number]],
                 tv_state=tv,
             )
-            kwh[line] = [np.nan if x.kwh is None else x.kwh for x in intervals]
+            line = lines[number]
             operations[line] = [x.tv_operations for x in intervals]
             on_minutes[line] = [x.tv_on_minutes for x in intervals]
             left_on[number] = tv.on_since is not None
@@ -347,20 +352,30 @@ class ResidentStates:
 
     def admit(self, results: list[HouseholdResult], now: datetime, skip: set[str]) -> int:
         """Keep the quiet ones among ``results``, just written to the database; how many."""
-        by_block: dict[tuple, list[tuple[str, HouseholdState, datetime]]] = defaultdict(list)
+        by_block: dict[tuple, list[tuple[HouseholdResult, bytes | HouseholdState]]]
+        by_block = defaultdict(list)
         for result in results:
             if result.household_id in skip or result.household_id in self._where:
                 continue
-            state = pickle.loads(result.state)  # noqa: S301 (our own bytes)
+            if state_rows.is_row(result.state):  # a quiet home's, as the batch path saves it
+                header = state_rows.header_of(result.state)
+                by_block[(header.inactivity, header.outage)].append((result, result.state))
+                continue
+            state = household_state(result.state)
             key = _parameters(state)
             if key is not None:
-                by_block[key].append((result.household_id, state, result.scored_until))
+                by_block[key].append((result, state))
         admitted = 0
         for key, members in by_block.items():
             try:
-                arrays = QuietStretchState.from_detectors([s.inactivity for _, s, _ in members])
+                arrays, fed = state_rows.gather([saved for _, saved in members])
             except ValueError:  # a history the batch path cannot hold: stays in the database
                 continue
+            off = np.flatnonzero(np.isnan(arrays.tv_on_since))  # a set left on is not held
+            if len(off) < len(members):
+                arrays = arrays.take(off)
+                fed = [fed[i] for i in off]
+                members = [members[i] for i in off]
             blocks = self._blocks[key]
             placed = 0
             while placed < len(members):
@@ -369,20 +384,20 @@ class ResidentStates:
                     block = Block.new(*key)
                     blocks.append(block)
                 rows = block.allocate(len(members) - placed)
-                _put(block.state, rows, arrays.rows(slice(placed, placed + len(rows))))
-                for row, (household_id, state, cursor) in zip(
-                    rows, members[placed : placed + len(rows)], strict=True
+                taken = slice(placed, placed + len(rows))
+                _put(block.state, rows, arrays.state.rows(taken))
+                block.last_data[rows] = arrays.last_data[taken]
+                for row, (result, _), outcomes_fed in zip(
+                    rows, members[taken], fed[taken], strict=True
                 ):
-                    block.ids[row] = household_id
-                    block.cursor[row] = block.base[row] = _epoch(cursor)
+                    block.ids[row] = result.household_id
+                    block.cursor[row] = block.base[row] = _epoch(result.scored_until)
                     block.flush_at[row] = (
                         block.cursor[row] + self._every - self._stagger(len(self._where))
                     )
-                    last = getattr(state.outage, "_last_data", None)
-                    block.last_data[row] = np.nan if last is None else _epoch(last)
-                    if state.outcomes_fed:
-                        block.fed[int(row)] = list(state.outcomes_fed)
-                    self._where[household_id] = (block, int(row))
+                    if outcomes_fed:
+                        block.fed[int(row)] = list(outcomes_fed)
+                    self._where[result.household_id] = (block, int(row))
                 placed += len(rows)
             admitted += len(members)
         return admitted
@@ -414,7 +429,15 @@ class ResidentStates:
         return written
 
     def _write(self, engine: Engine, block: Block, rows: np.ndarray, now: datetime) -> int:
-        states = block.rebuild(rows)
+        # Saved as rows (``watch.state_rows``): what ``Block.rebuild`` would give, without
+        # building and pickling detector objects for every household written.
+        tv_off = np.full(len(rows), np.nan)  # a held household's set is off
+        saved = state_rows.encode(
+            state_rows.Rows(block.state.rows(rows), block.last_data[rows], tv_off),
+            block.inactivity,
+            block.outage,
+            [tuple(block.fed.get(int(row), ())) for row in rows],
+        )
         table = DetectorCheckpoint.__table__
         statement = (
             update(table)
@@ -435,11 +458,11 @@ class ResidentStates:
             {
                 "b_household": block.ids[row],
                 "b_base": _when(block.base[row]),
-                "b_state": pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
+                "b_state": state,
                 "b_cursor": _when(block.cursor[row]),
                 "b_now": now,
             }
-            for row, state in zip(rows, states, strict=True)
+            for row, state in zip(rows, saved, strict=True)
         ]
         ids = [block.ids[row] for row in rows]
         with engine.begin() as connection:

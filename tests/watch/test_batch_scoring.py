@@ -3,7 +3,6 @@ the same findings, incidents, cursors and saved detector state, run after run.""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import fields
 
 import numpy as np
@@ -18,6 +17,7 @@ from detectors.batch_quiet import QuietStretchState
 from tests.watch.conftest import app_with_files
 from watch.app import App
 from watch.settings import DetectionSettings
+from watch.state_rows import household_state
 
 START = pd.Timestamp("2025-01-06 00:00", tz="Asia/Tokyo")
 DAYS = 17
@@ -104,8 +104,7 @@ def saved_states(app: App) -> dict[str, tuple]:
     with Session(app.engine) as session:
         rows = session.exec(select(DetectorCheckpoint)).all()
     return {
-        row.household_id: comparable(row.scored_until, pickle.loads(row.state))  # noqa: S301
-        for row in rows
+        row.household_id: comparable(row.scored_until, household_state(row.state)) for row in rows
     }
 
 
@@ -154,6 +153,15 @@ def test_vectorised_scoring_gives_the_one_at_a_time_results(twin_databases, town
         return real(job, state)
 
     monkeypatch.setattr(batch_scoring, "score_household", counted)
+    resume = batch_scoring._resume_after_quiet_prefix
+
+    def resumed(*args):  # noqa: ANN002, ANN202
+        found = resume(*args)
+        calls["resumed after a quiet prefix"] = calls.get("resumed after a quiet prefix", 0)
+        calls["resumed after a quiet prefix"] += len(found)
+        return found
+
+    monkeypatch.setattr(batch_scoring, "_resume_after_quiet_prefix", resumed)
     app = town_app(batched_db, town, vectorised=True)
     vectorised = scenario(app)
 
@@ -175,3 +183,5 @@ def test_vectorised_scoring_gives_the_one_at_a_time_results(twin_databases, town
     # ...and most household-runs were scored together, not one at a time.
     household_runs = sum(run[0] for run in vectorised)
     assert calls["one at a time"] < household_runs / 3, (calls, household_runs)
+    # Homes reaching ``watch`` part-way through a run went one at a time only from there.
+    assert calls["resumed after a quiet prefix"] > 0, calls

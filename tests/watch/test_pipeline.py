@@ -192,10 +192,9 @@ def test_a_silence_ends_early_when_the_household_is_active_again(loaded_app):
 
 
 def test_a_residents_all_right_reply_is_fed_back_to_the_detector_once(loaded_app, town):
-    import pickle
-
     from data.tables import Contact
     from notify.replies import handle_inbound_sms
+    from watch.state_rows import household_state
 
     app = loaded_app
     _history(app)
@@ -213,5 +212,5 @@ def test_a_residents_all_right_reply_is_fed_back_to_the_detector_once(loaded_app
     with Session(app.engine) as session:
         assert session.get(Incident, incident.id).outcome == "fine"
         checkpoint = session.get(DetectorCheckpoint, (town.collapsed, "household"))
-    state = pickle.loads(checkpoint.state)
+    state = household_state(checkpoint.state)
     assert state.outcomes_fed == [incident.id]
