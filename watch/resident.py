@@ -145,21 +145,17 @@ class Block:
         # clock, which the batch path would refuse.
         self.state.next_end[row] = np.nan
 
+    def saved_rows(self, rows: np.ndarray) -> tuple[state_rows.Rows, list[tuple[int, ...]]]:
+        """Rows ``rows`` as checkpoint rows (a held household's set is off), and each one's
+        incidents fed back."""
+        tv_off = np.full(len(rows), np.nan)
+        fed = [tuple(self.fed.get(int(row), ())) for row in rows]
+        return state_rows.Rows(self.state.rows(rows), self.last_data[rows], tv_off), fed
+
     def rebuild(self, rows: np.ndarray) -> list[HouseholdState]:
         """The ``HouseholdState`` of each row, as the one-at-a-time path would have saved it."""
-        detectors = [QuietStretchDetector(**dict(self.inactivity)) for _ in rows]
-        self.state.rows(rows).to_detectors(detectors)
-        states = []
-        for row, detector in zip(rows, detectors, strict=True):
-            outage = DataOutage(**dict(self.outage))
-            if not np.isnan(self.last_data[row]):
-                outage._last_data = _when(self.last_data[row])
-            states.append(
-                HouseholdState(
-                    inactivity=detector, outage=outage, outcomes_fed=list(self.fed.get(row, []))
-                )
-            )
-        return states
+        saved, fed = self.saved_rows(rows)
+        return state_rows.household_states(saved, self.inactivity, self.outage, fed)
 
 
 def _parameters(state: HouseholdState) -> tuple[tuple, tuple] | None:
@@ -431,13 +427,8 @@ class ResidentStates:
     def _write(self, engine: Engine, block: Block, rows: np.ndarray, now: datetime) -> int:
         # Saved as rows (``watch.state_rows``): what ``Block.rebuild`` would give, without
         # building and pickling detector objects for every household written.
-        tv_off = np.full(len(rows), np.nan)  # a held household's set is off
-        saved = state_rows.encode(
-            state_rows.Rows(block.state.rows(rows), block.last_data[rows], tv_off),
-            block.inactivity,
-            block.outage,
-            [tuple(block.fed.get(int(row), ())) for row in rows],
-        )
+        held, fed = block.saved_rows(rows)
+        saved = state_rows.encode(held, block.inactivity, block.outage, fed)
         table = DetectorCheckpoint.__table__
         statement = (
             update(table)
