@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
@@ -111,8 +111,9 @@ def _score_group(
     kwh, operations, on_minutes = _slot_arrays(jobs, tv, after, until)
     model = QuietStretchBatch.like(QuietStretchDetector(**dict(inactivity)))
     scores, after_run = model.run(kwh, operations, on_minutes, before.state, first_end=after + SLOT)
-    known = state_rows.whens(before.last_data)
-    outage_scores, last_data = outage_scores_of(known, kwh, operations, on_minutes, after)
+    outage_scores, last_data = outage_scores_of(
+        before.last_data, kwh, operations, on_minutes, after
+    )
     flagged = (scores >= model.watch_threshold) | (outage_scores >= dict(outage)["watch_threshold"])
     quiet = np.flatnonzero(~flagged.any(axis=1))
     resumed = _resume_after_quiet_prefix(
@@ -121,7 +122,7 @@ def _score_group(
     saved = state_rows.encode(
         state_rows.Rows(
             after_run.rows(quiet),
-            last_data=state_rows.epochs([last_data[row] for row in quiet]),
+            last_data=last_data[quiet],
             tv_on_since=state_rows.epochs([tv[row].on_since for row in quiet]),
         ),
         inactivity,
@@ -185,14 +186,14 @@ def _resume_after_quiet_prefix(
             first_end=after + SLOT,
         )
         _, last_data = outage_scores_of(
-            state_rows.whens(before.last_data[part]),
+            before.last_data[part],
             kwh[part, :length],
             operations[part, :length],
             on_minutes[part, :length],
             after,
         )
         states = state_rows.household_states(
-            state_rows.Rows(prefix, state_rows.epochs(last_data), np.full(len(rows), np.nan)),
+            state_rows.Rows(prefix, last_data, np.full(len(rows), np.nan)),
             inactivity,
             outage,
             [fed[row] for row in rows],
@@ -242,29 +243,24 @@ def fill_kwh(kwh: np.ndarray, lines: np.ndarray, readings: list, after: datetime
 
 
 def outage_scores_of(
-    known: list[datetime | None],
+    known: np.ndarray,
     kwh: np.ndarray,
     operations: np.ndarray,
     on_minutes: np.ndarray,
     after: datetime,
-) -> tuple[np.ndarray, list[datetime]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """``DataOutage.score_one`` at every slot (hours since the last slot with data), and each
     home's last slot with data after the run (what ``learn_one`` leaves in ``_last_data``);
-    ``known`` is each home's ``_last_data`` before the run.
+    ``known`` is each home's ``_last_data`` before the run. Times are epoch seconds, NaN for
+    none, as rows and blocks hold them: no datetime per home.
 
     Before any data the detector counts from the start of the first slot it saw, ``after``.
     """
     has_data = ~np.isnan(kwh) | (operations > 0) | (on_minutes > 0)
     slots = kwh.shape[1]
     ends = after.timestamp() + SLOT.total_seconds() * np.arange(1, slots + 1)
-    before = np.array([(k or after).timestamp() for k in known])
+    before = np.where(np.isnan(known), after.timestamp(), known)
     last = np.where(has_data, ends, -np.inf)
     last = np.maximum(np.maximum.accumulate(last, axis=1), before[:, None])
     scores = (ends - last) / 3600
-    last_data = [
-        datetime.fromtimestamp(float(last[row, -1]), tz=UTC)
-        if has_data[row].any()
-        else (known[row] or after)
-        for row in range(len(known))
-    ]
-    return scores, last_data
+    return scores, last[:, -1] if slots else before

@@ -310,9 +310,8 @@ class ResidentStates:
         before = block.state if whole else block.state.rows(rows)
         model = QuietStretchBatch.like(QuietStretchDetector(**dict(block.inactivity)))
         scores, after_run = model.run(kwh, operations, on_minutes, before, first_end=after + SLOT)
-        known = [None if np.isnan(block.last_data[r]) else _when(block.last_data[r]) for r in rows]
         outage_scores, last_data = outage_scores_of(
-            known, kwh[lines], operations[lines], on_minutes[lines], after
+            block.last_data[rows], kwh[lines], operations[lines], on_minutes[lines], after
         )
         quiet = (
             (scores[lines].max(axis=1) < model.watch_threshold)
@@ -329,7 +328,7 @@ class ResidentStates:
         else:
             _put(block.state, rows[kept], after_run.rows(kept))
         block.cursor[rows[kept]] = _epoch(until)
-        block.last_data[rows[kept]] = [_epoch(last_data[i]) for i in kept]
+        block.last_data[rows[kept]] = last_data[kept]
         report.households_scored += len(kept)
         report.slots_scored += len(kept) * slots
 
